@@ -1,0 +1,97 @@
+// Certificate: an immutable X.509 certificate value. Copies share the same
+// DER bytes; the OpenSSL X509 handle is parsed on first use of native().
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "minica/key.hpp"
+#include "minica/names.hpp"
+
+typedef struct x509_st X509;
+
+namespace minica {
+
+using Time = std::chrono::sys_seconds;
+Time now() noexcept;
+// RFC 3339 UTC, "2026-11-22T10:00:00Z"
+std::string format_time(Time t);
+
+// What a leaf is for: EKU serverAuth, clientAuth or both.
+enum class Profile { server, client, both };
+std::string_view to_string(Profile p) noexcept;
+Profile parse_profile(std::string_view name);  // "server" | "client" | "both"
+
+// A distinguished name with the attributes minica writes. Empty fields are omitted.
+struct DistinguishedName {
+    std::string common_name;
+    std::string organization;
+    std::string organizational_unit;
+    std::string country;  // two letters
+    bool empty() const noexcept;
+    std::string to_string() const;  // "CN=x, O=y" (RFC 4514 order reversed, as openssl prints)
+    friend bool operator==(const DistinguishedName&, const DistinguishedName&) = default;
+};
+
+class Certificate {
+public:
+    // Parses DER; throws Error(parse) "reading certificate from <source>: <reason>".
+    static Certificate from_der(std::string_view der, std::string_view source = "memory");
+    // The first certificate in a PEM text.
+    static Certificate from_pem(std::string_view pem, std::string_view source = "memory");
+    static Certificate load(const std::filesystem::path& path);
+    // Every certificate in a PEM text, in order; at least one or Error(parse).
+    static std::vector<Certificate> chain_from_pem(std::string_view pem, std::string_view source = "memory");
+    static std::vector<Certificate> load_chain(const std::filesystem::path& path);
+    // Takes one reference of an existing handle.
+    static Certificate from_native(X509* x509);
+
+    const std::string& der() const noexcept;
+    std::string to_pem() const;
+    X509* native() const;  // owned by this object
+
+    std::string subject() const;  // one line, "CN=x, O=y"
+    std::string issuer() const;
+    std::string common_name() const;
+    SubjectAltNames names() const;
+    std::string serial_hex() const;  // upper-case hex, no separators, no leading zeros
+    Time not_before() const;
+    Time not_after() const;
+    bool is_ca() const;
+    std::optional<int> path_len() const;
+    bool self_signed() const;  // subject == issuer and the signature verifies with its own key
+    std::vector<std::string> key_usage() const;           // "digitalSignature", "keyCertSign", ...
+    std::vector<std::string> extended_key_usage() const;  // "serverAuth", "clientAuth", or dotted OID
+    NameConstraints name_constraints() const;
+    std::string key_type() const;  // "ec-p256", ..., or OpenSSL's name
+    int key_bits() const;
+    std::string signature_algorithm() const;  // "ecdsa-with-SHA256", ...
+    std::string subject_key_id() const;       // hex, empty if absent
+    std::string authority_key_id() const;
+    std::string fingerprint_sha256() const;  // "AB:CD:..." of the DER
+    std::string public_key_der() const;
+    std::string spki_pin() const;  // "sha256//BASE64"
+    bool matches(const PrivateKey& key) const;
+    bool signed_by(const Certificate& issuer) const;
+
+    nlohmann::json to_json() const;  // schemas/certificate.schema.json
+
+    friend bool operator==(const Certificate& a, const Certificate& b) { return a.der() == b.der(); }
+
+private:
+    struct Impl;
+    explicit Certificate(std::shared_ptr<const Impl> impl);
+    std::shared_ptr<const Impl> impl_;
+    friend class Authority;
+};
+
+std::string to_pem(const std::vector<Certificate>& certs);
+
+}  // namespace minica

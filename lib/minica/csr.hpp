@@ -1,0 +1,60 @@
+// CertificateRequest: create, parse (PEM or DER), check, inspect.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "minica/certificate.hpp"
+#include "minica/key.hpp"
+#include "minica/names.hpp"
+
+typedef struct X509_req_st X509_REQ;
+
+namespace minica {
+
+struct RequestedExtension {
+    std::string oid;    // dotted
+    std::string name;   // OpenSSL short name, or the OID
+    bool critical = false;
+};
+
+class CertificateRequest {
+public:
+    // Builds and signs a CSR (SHA-256; Ed25519 signs its own way).
+    static CertificateRequest create(const PrivateKey& key, const DistinguishedName& subject,
+                                     const SubjectAltNames& names);
+    // PEM ("CERTIFICATE REQUEST" / "NEW CERTIFICATE REQUEST") or DER, detected.
+    // Throws Error(parse) "reading certificate request from <source>: <reason>".
+    static CertificateRequest parse(std::string_view data, std::string_view source = "memory");
+    static CertificateRequest load(const std::filesystem::path& path);
+
+    std::string to_pem() const;
+    std::string to_der() const;
+    X509_REQ* native() const noexcept { return req_.get(); }
+
+    // Self-signature check; check_signature throws Error(verify) naming the CSR.
+    bool signature_valid() const;
+    void check_signature() const;
+
+    std::string subject() const;
+    std::string common_name() const;
+    SubjectAltNames names() const;  // from the requested subjectAltName, canonicalised
+    std::vector<RequestedExtension> extensions() const;
+    bool requests_ca() const;  // basicConstraints CA:TRUE requested
+    std::string public_key_der() const;
+    EVP_PKEY* public_key() const;  // owned by the request
+    std::string key_type() const;
+
+    nlohmann::json to_json() const;
+
+private:
+    std::string source_;
+    std::shared_ptr<X509_REQ> req_;
+};
+
+}  // namespace minica

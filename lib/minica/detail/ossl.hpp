@@ -1,0 +1,67 @@
+// RAII aliases for every OpenSSL handle the library touches (DESIGN §1, after
+// BoringSSL's bssl::UniquePtr). Internal: not installed as public API surface
+// beyond what the public headers need.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs12.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+namespace minica::detail {
+
+template <class T> struct Free;
+#define MINICA_OSSL_FREE(T, fn)                                   \
+    template <> struct Free<T> {                                  \
+        void operator()(T* p) const noexcept { fn(p); }           \
+    }
+MINICA_OSSL_FREE(BIO, BIO_free_all);
+MINICA_OSSL_FREE(BIGNUM, BN_free);
+MINICA_OSSL_FREE(EVP_PKEY, EVP_PKEY_free);
+MINICA_OSSL_FREE(EVP_PKEY_CTX, EVP_PKEY_CTX_free);
+MINICA_OSSL_FREE(EVP_MD_CTX, EVP_MD_CTX_free);
+MINICA_OSSL_FREE(EVP_MD, EVP_MD_free);
+MINICA_OSSL_FREE(X509, X509_free);
+MINICA_OSSL_FREE(X509_REQ, X509_REQ_free);
+MINICA_OSSL_FREE(X509_CRL, X509_CRL_free);
+MINICA_OSSL_FREE(X509_NAME, X509_NAME_free);
+MINICA_OSSL_FREE(X509_EXTENSION, X509_EXTENSION_free);
+MINICA_OSSL_FREE(X509_STORE, X509_STORE_free);
+MINICA_OSSL_FREE(X509_STORE_CTX, X509_STORE_CTX_free);
+MINICA_OSSL_FREE(X509_VERIFY_PARAM, X509_VERIFY_PARAM_free);
+MINICA_OSSL_FREE(GENERAL_NAMES, GENERAL_NAMES_free);
+MINICA_OSSL_FREE(ASN1_STRING, ASN1_STRING_free);  // also ASN1_TIME, ASN1_INTEGER, ASN1_OCTET_STRING
+MINICA_OSSL_FREE(BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free);
+MINICA_OSSL_FREE(SSL_CTX, SSL_CTX_free);
+MINICA_OSSL_FREE(SSL, SSL_free);
+MINICA_OSSL_FREE(PKCS12, PKCS12_free);
+#undef MINICA_OSSL_FREE
+
+template <class T> using Ptr = std::unique_ptr<T, Free<T>>;
+
+using BioPtr = Ptr<BIO>;
+using BnPtr = Ptr<BIGNUM>;
+using PkeyPtr = Ptr<EVP_PKEY>;
+using PkeyCtxPtr = Ptr<EVP_PKEY_CTX>;
+using MdCtxPtr = Ptr<EVP_MD_CTX>;
+using X509Ptr = Ptr<X509>;
+using ReqPtr = Ptr<X509_REQ>;
+using CrlPtr = Ptr<X509_CRL>;
+using StorePtr = Ptr<X509_STORE>;
+using StoreCtxPtr = Ptr<X509_STORE_CTX>;
+using SslCtxPtr = Ptr<SSL_CTX>;
+using SslPtr = Ptr<SSL>;
+
+// A read-only memory BIO over a string_view (the data must outlive the BIO).
+BioPtr mem_bio(std::string_view data);
+// Everything written to a memory BIO, as a string.
+std::string bio_string(BIO* bio);
+
+}  // namespace minica::detail

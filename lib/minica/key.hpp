@@ -1,0 +1,70 @@
+// PrivateKey: generate, load, save (PKCS#8 PEM, optionally encrypted), pins.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace minica {
+
+// ec-p256 is the default everywhere: fast, small, accepted by every TLS stack
+// that matters (mkcert and step default to it too).
+enum class KeyType { ec_p256, ec_p384, ed25519, rsa_2048, rsa_3072, rsa_4096 };
+
+// "ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"
+std::string_view to_string(KeyType type) noexcept;
+// Parses the names above; throws Error(invalid_argument) naming the input.
+KeyType parse_key_type(std::string_view name);
+inline constexpr KeyType all_key_types[] = {KeyType::ec_p256,  KeyType::ec_p384,
+                                            KeyType::ed25519,  KeyType::rsa_2048,
+                                            KeyType::rsa_3072, KeyType::rsa_4096};
+
+class PrivateKey {
+public:
+    // Takes ownership of one reference.
+    explicit PrivateKey(EVP_PKEY* pkey);
+    PrivateKey(const PrivateKey& other);
+    PrivateKey& operator=(const PrivateKey& other);
+    PrivateKey(PrivateKey&& other) noexcept;
+    PrivateKey& operator=(PrivateKey&& other) noexcept;
+    ~PrivateKey();
+
+    static PrivateKey generate(KeyType type = KeyType::ec_p256);
+
+    // PEM: PKCS#8 ("PRIVATE KEY" / "ENCRYPTED PRIVATE KEY"), also the legacy
+    // "EC PRIVATE KEY" / "RSA PRIVATE KEY" forms. `source` names the input in
+    // errors ("reading private key from <source>: <reason>"). An encrypted key
+    // without a passphrase, or with the wrong one, is Error(passphrase).
+    static PrivateKey from_pem(std::string_view pem, std::string_view source = "memory",
+                               std::optional<std::string_view> passphrase = std::nullopt);
+    static PrivateKey load(const std::filesystem::path& path,
+                           std::optional<std::string_view> passphrase = std::nullopt);
+
+    // PKCS#8 PEM. With a passphrase: PBES2, AES-256-CBC, scrypt KDF.
+    std::string to_pem(std::optional<std::string_view> passphrase = std::nullopt) const;
+    std::string to_der() const;  // unencrypted PKCS#8 DER
+
+    KeyType type() const noexcept { return type_; }
+    int bits() const;
+    std::string public_key_der() const;  // SubjectPublicKeyInfo DER
+    std::string public_key_pem() const;
+    std::string spki_sha256_hex() const;  // hex SHA-256 of the SPKI DER (lower case)
+    std::string spki_pin() const;         // "sha256//BASE64" (curl --pinnedpubkey)
+    bool same_public_key(EVP_PKEY* other) const;
+
+    EVP_PKEY* native() const noexcept { return pkey_; }
+
+private:
+    EVP_PKEY* pkey_ = nullptr;
+    KeyType type_ = KeyType::ec_p256;
+};
+
+// Helpers shared with the certificate code.
+std::string sha256_hex(std::string_view data, char sep = 0);
+std::string base64(std::string_view data);
+std::string pem_encode(std::string_view label, std::string_view der);
+
+}  // namespace minica

@@ -1,0 +1,2 @@
+// minica::testing — the test-fixture API (being written; see issue 5).
+#pragma once
