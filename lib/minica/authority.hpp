@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -125,10 +126,19 @@ public:
     Certificate sign(const CertificateRequest& csr, const Policy& policy,
                      const SignOptions& options = {}) const;
 
+    // Low-level pieces for other signed structures (CRLs): the CA's subject
+    // Name DER, its key identifier, and a signature over `tbs` with the
+    // AlgorithmIdentifier DER that goes with it.
+    const std::string& subject_der() const;
+    const std::string& key_id() const;
+    std::string sign_bytes(std::string_view tbs, std::string& algorithm_identifier) const;
+
 private:
+    struct State;  // what signing needs, computed once: issuer name DER, SKI, constraints, digest
     Certificate cert_;
     PrivateKey key_;
     std::vector<Certificate> parents_;
+    std::shared_ptr<const State> state_;
 };
 
 }  // namespace minica

@@ -52,6 +52,9 @@ public:
     static std::vector<Certificate> load_chain(const std::filesystem::path& path);
     // Takes one reference of an existing handle.
     static Certificate from_native(X509* x509);
+    // For the library's own encoders: wraps DER it has just produced, without
+    // parsing it (parsed lazily by native()); `parsed` (may be null) is adopted.
+    static Certificate adopt_der(std::string der, X509* parsed);
 
     const std::string& der() const noexcept;
     std::string to_pem() const;

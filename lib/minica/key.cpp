@@ -1,1 +1,394 @@
-// placeholder
+#include "minica/key.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <openssl/core_names.h>
+#include <openssl/encoder.h>
+#include <openssl/decoder.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "minica/detail/der.hpp"
+#include "minica/detail/ossl.hpp"
+#include "minica/error.hpp"
+
+namespace minica {
+
+using namespace detail;
+
+std::string_view to_string(KeyType type) noexcept {
+    switch (type) {
+        case KeyType::ec_p256: return "ec-p256";
+        case KeyType::ec_p384: return "ec-p384";
+        case KeyType::ed25519: return "ed25519";
+        case KeyType::rsa_2048: return "rsa-2048";
+        case KeyType::rsa_3072: return "rsa-3072";
+        case KeyType::rsa_4096: return "rsa-4096";
+    }
+    return "unknown";
+}
+
+KeyType parse_key_type(std::string_view name) {
+    for (KeyType t : all_key_types)
+        if (to_string(t) == name) return t;
+    throw Error(ErrorKind::invalid_argument,
+                "unknown key type \"" + std::string(name) +
+                    "\" (expected ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096)");
+}
+
+std::string sha256_hex(std::string_view data, char sep) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+    static const char* hex = "0123456789abcdef";
+    static const char* HEX = "0123456789ABCDEF";
+    std::string out;
+    for (std::size_t i = 0; i < sizeof md; ++i) {
+        if (sep != 0 && i != 0) out.push_back(sep);
+        const char* h = sep != 0 ? HEX : hex;
+        out.push_back(h[md[i] >> 4]);
+        out.push_back(h[md[i] & 15]);
+    }
+    return out;
+}
+
+std::string base64(std::string_view data) {
+    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::string pem_encode(std::string_view label, std::string_view der) {
+    std::string b64 = base64(der);
+    std::string out;
+    out.reserve(b64.size() + b64.size() / 64 + 2 * label.size() + 40);
+    out.append("-----BEGIN ").append(label).append("-----\n");
+    for (std::size_t i = 0; i < b64.size(); i += 64) {
+        out.append(b64, i, 64);
+        out.push_back('\n');
+    }
+    out.append("-----END ").append(label).append("-----\n");
+    return out;
+}
+
+namespace {
+
+const std::string& oid_ec_public_key() { static const std::string o = der::encode_oid("1.2.840.10045.2.1"); return o; }
+const std::string& oid_p256() { static const std::string o = der::encode_oid("1.2.840.10045.3.1.7"); return o; }
+const std::string& oid_p384() { static const std::string o = der::encode_oid("1.3.132.0.34"); return o; }
+const std::string& oid_ed25519() { static const std::string o = der::encode_oid("1.3.101.112"); return o; }
+
+// Which type is this EVP_PKEY? Throws for anything minica does not support.
+KeyType classify(EVP_PKEY* pkey, std::string_view source) {
+    if (EVP_PKEY_is_a(pkey, "ED25519")) return KeyType::ed25519;
+    if (EVP_PKEY_is_a(pkey, "EC")) {
+        char group[64] = {0};
+        size_t len = 0;
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) == 1) {
+            std::string_view g(group, len);
+            if (g == "prime256v1" || g == "P-256") return KeyType::ec_p256;
+            if (g == "secp384r1" || g == "P-384") return KeyType::ec_p384;
+            throw Error(ErrorKind::invalid_argument,
+                        std::string(source) + ": unsupported EC curve " + std::string(g) + " (use P-256 or P-384)");
+        }
+        throw Error(ErrorKind::invalid_argument, std::string(source) + ": EC key without a named curve");
+    }
+    if (EVP_PKEY_is_a(pkey, "RSA")) {
+        int bits = EVP_PKEY_get_bits(pkey);
+        if (bits == 2048) return KeyType::rsa_2048;
+        if (bits == 3072) return KeyType::rsa_3072;
+        if (bits == 4096) return KeyType::rsa_4096;
+        throw Error(ErrorKind::invalid_argument, std::string(source) + ": unsupported RSA key size " +
+                                                     std::to_string(bits) + " (use 2048, 3072 or 4096)");
+    }
+    throw Error(ErrorKind::invalid_argument,
+                std::string(source) + ": unsupported key type " +
+                    (EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "?"));
+}
+
+// A keygen context per thread and key type, reused: creating one costs a
+// provider fetch each time.
+EVP_PKEY_CTX* keygen_ctx(KeyType type) {
+    thread_local PkeyCtxPtr ctxs[6];
+    auto& slot = ctxs[static_cast<int>(type)];
+    if (slot) return slot.get();
+    PkeyCtxPtr ctx;
+    switch (type) {
+        case KeyType::ec_p256:
+        case KeyType::ec_p384:
+            ctx.reset(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+            if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
+                EVP_PKEY_CTX_set_group_name(ctx.get(), type == KeyType::ec_p256 ? "P-256" : "P-384") != 1)
+                throw_openssl(ErrorKind::crypto, "generating EC key");
+            break;
+        case KeyType::ed25519:
+            ctx.reset(EVP_PKEY_CTX_new_from_name(nullptr, "ED25519", nullptr));
+            if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) throw_openssl(ErrorKind::crypto, "generating Ed25519 key");
+            break;
+        default: {
+            int bits = type == KeyType::rsa_2048 ? 2048 : type == KeyType::rsa_3072 ? 3072 : 4096;
+            ctx.reset(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+            if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), bits) != 1)
+                throw_openssl(ErrorKind::crypto, "generating RSA key");
+        }
+    }
+    slot = std::move(ctx);
+    return slot.get();
+}
+
+std::string octet_param(EVP_PKEY* pkey, const char* name) {
+    unsigned char buf[160];
+    size_t len = 0;
+    if (EVP_PKEY_get_octet_string_param(pkey, name, buf, sizeof buf, &len) != 1)
+        throw_openssl(ErrorKind::crypto, "reading key parameter");
+    return std::string(reinterpret_cast<char*>(buf), len);
+}
+
+std::string ec_private_scalar(EVP_PKEY* pkey, std::size_t width) {
+    BIGNUM* bn = nullptr;
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, &bn) != 1) throw_openssl(ErrorKind::crypto, "reading EC private key");
+    BnPtr owned(bn);
+    std::string out(width, '\0');
+    if (BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(width)) < 0)
+        throw_openssl(ErrorKind::crypto, "encoding EC private key");
+    BN_clear(bn);
+    return out;
+}
+
+// The OpenSSL encoder path, for RSA and encrypted keys.
+std::string encode_with_openssl(EVP_PKEY* pkey, const char* format, const char* structure,
+                                std::optional<std::string_view> passphrase, int selection) {
+    OSSL_ENCODER_CTX* ectx = OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, format, structure, nullptr);
+    if (ectx == nullptr) throw_openssl(ErrorKind::crypto, "encoding key");
+    std::unique_ptr<OSSL_ENCODER_CTX, decltype(&OSSL_ENCODER_CTX_free)> guard(ectx, OSSL_ENCODER_CTX_free);
+    if (passphrase) {
+        // PBES2 with AES-256-CBC; the KDF is chosen below by a PKCS#8 path (scrypt).
+        if (OSSL_ENCODER_CTX_set_cipher(ectx, "AES-256-CBC", nullptr) != 1 ||
+            OSSL_ENCODER_CTX_set_passphrase(ectx, reinterpret_cast<const unsigned char*>(passphrase->data()),
+                                            passphrase->size()) != 1)
+            throw_openssl(ErrorKind::crypto, "encrypting key");
+    }
+    unsigned char* data = nullptr;
+    size_t len = 0;
+    if (OSSL_ENCODER_to_data(ectx, &data, &len) != 1) throw_openssl(ErrorKind::crypto, "encoding key");
+    std::string out(reinterpret_cast<char*>(data), len);
+    OPENSSL_clear_free(data, len);
+    return out;
+}
+
+}  // namespace
+
+PrivateKey::PrivateKey(EVP_PKEY* pkey) : pkey_(pkey) {
+    if (pkey_ == nullptr) throw Error(ErrorKind::invalid_argument, "null private key");
+    try {
+        type_ = classify(pkey_, "private key");
+    } catch (...) {
+        EVP_PKEY_free(pkey_);
+        pkey_ = nullptr;
+        throw;
+    }
+}
+PrivateKey::PrivateKey(const PrivateKey& o) : pkey_(o.pkey_), type_(o.type_) { EVP_PKEY_up_ref(pkey_); }
+PrivateKey& PrivateKey::operator=(const PrivateKey& o) {
+    if (this != &o) {
+        EVP_PKEY_up_ref(o.pkey_);
+        EVP_PKEY_free(pkey_);
+        pkey_ = o.pkey_;
+        type_ = o.type_;
+    }
+    return *this;
+}
+PrivateKey::PrivateKey(PrivateKey&& o) noexcept : pkey_(o.pkey_), type_(o.type_) {
+    o.pkey_ = nullptr;
+}
+PrivateKey& PrivateKey::operator=(PrivateKey&& o) noexcept {
+    if (this != &o) {
+        EVP_PKEY_free(pkey_);
+        pkey_ = o.pkey_;
+        type_ = o.type_;
+        o.pkey_ = nullptr;
+    }
+    return *this;
+}
+PrivateKey::~PrivateKey() { EVP_PKEY_free(pkey_); }
+
+PrivateKey PrivateKey::generate(KeyType type) {
+    EVP_PKEY* pkey = nullptr;
+    if (EVP_PKEY_generate(keygen_ctx(type), &pkey) != 1)
+        throw_openssl(ErrorKind::crypto, "generating " + std::string(to_string(type)) + " key");
+    PrivateKey key(pkey);
+    return key;
+}
+
+PrivateKey PrivateKey::from_pem(std::string_view pem, std::string_view source,
+                                std::optional<std::string_view> passphrase) {
+    const std::string context = "reading private key from " + std::string(source);
+    if (pem.find("-----BEGIN") == std::string_view::npos)
+        throw Error(ErrorKind::parse, context + ": no PEM private key found");
+    bool encrypted = pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
+                     pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
+    if (encrypted && !passphrase)
+        throw Error(ErrorKind::passphrase, context + ": the key is encrypted and no passphrase was given");
+    EVP_PKEY* pkey = nullptr;
+    OSSL_DECODER_CTX* dctx =
+        OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", nullptr, nullptr, EVP_PKEY_KEYPAIR, nullptr, nullptr);
+    if (dctx == nullptr) throw_openssl(ErrorKind::crypto, context);
+    std::unique_ptr<OSSL_DECODER_CTX, decltype(&OSSL_DECODER_CTX_free)> guard(dctx, OSSL_DECODER_CTX_free);
+    if (passphrase)
+        OSSL_DECODER_CTX_set_passphrase(dctx, reinterpret_cast<const unsigned char*>(passphrase->data()),
+                                        passphrase->size());
+    auto data = reinterpret_cast<const unsigned char*>(pem.data());
+    size_t len = pem.size();
+    if (OSSL_DECODER_from_data(dctx, &data, &len) != 1 || pkey == nullptr) {
+        std::string queue = drain_openssl_errors();
+        if (encrypted)
+            throw Error(ErrorKind::passphrase, context + ": wrong passphrase or corrupt encrypted key", queue);
+        throw Error(ErrorKind::parse, context + ": malformed or truncated PEM key", queue);
+    }
+    try {
+        PrivateKey key(pkey);
+        return key;
+    } catch (const Error& e) {
+        throw Error(e.kind(), context + ": " + e.what());
+    }
+}
+
+PrivateKey PrivateKey::load(const std::filesystem::path& path, std::optional<std::string_view> passphrase) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(ErrorKind::not_found, "reading private key from " + path.string() + ": cannot open file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string pem = ss.str();
+    auto key = from_pem(pem, path.string(), passphrase);
+    OPENSSL_cleanse(pem.data(), pem.size());
+    return key;
+}
+
+std::string PrivateKey::to_der() const {
+    der::Writer w;
+    switch (type_) {
+        case KeyType::ec_p256:
+        case KeyType::ec_p384: {
+            // PrivateKeyInfo { 0, {id-ecPublicKey, curve}, OCTET STRING ECPrivateKey{1, d, [1] pub} }
+            // exactly as OpenSSL writes it (no [0] parameters inside, RFC 5915 + PKCS#11 12.11).
+            std::size_t width = type_ == KeyType::ec_p256 ? 32 : 48;
+            std::string d = ec_private_scalar(pkey_, width);
+            std::string pub = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
+            w.sequence([&] {
+                w.integer(0);
+                w.sequence([&] {
+                    w.oid(oid_ec_public_key());
+                    w.oid(type_ == KeyType::ec_p256 ? oid_p256() : oid_p384());
+                });
+                w.nested(der::OCTET_STRING, [&] {
+                    w.sequence([&] {
+                        w.integer(1);
+                        w.octet_string(d);
+                        w.nested(der::context_constructed(1), [&] { w.bit_string(pub); });
+                    });
+                });
+            });
+            OPENSSL_cleanse(d.data(), d.size());
+            return w.take();
+        }
+        case KeyType::ed25519: {
+            unsigned char priv[32];
+            size_t len = sizeof priv;
+            if (EVP_PKEY_get_raw_private_key(pkey_, priv, &len) != 1 || len != 32)
+                throw_openssl(ErrorKind::crypto, "encoding Ed25519 key");
+            w.sequence([&] {
+                w.integer(0);
+                w.sequence([&] { w.oid(oid_ed25519()); });
+                w.nested(der::OCTET_STRING, [&] {
+                    w.octet_string(std::string_view(reinterpret_cast<char*>(priv), 32));
+                });
+            });
+            OPENSSL_cleanse(priv, sizeof priv);
+            return w.take();
+        }
+        default:
+            return encode_with_openssl(pkey_, "DER", "PrivateKeyInfo", std::nullopt, EVP_PKEY_KEYPAIR);
+    }
+}
+
+std::string PrivateKey::to_pem(std::optional<std::string_view> passphrase) const {
+    if (!passphrase) {
+        std::string der = to_der();
+        std::string pem = pem_encode("PRIVATE KEY", der);
+        OPENSSL_cleanse(der.data(), der.size());
+        return pem;
+    }
+    // Encrypted PKCS#8: PBES2 + AES-256-CBC with scrypt as the KDF
+    // (N=2^14, r=8, p=1: ~50 ms, the scrypt parameters OpenSSL's pkcs8 -scrypt uses).
+    std::string der = to_der();
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    Ptr<PKCS8_PRIV_KEY_INFO> p8;
+    PKCS8_PRIV_KEY_INFO* raw = d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size()));
+    OPENSSL_cleanse(der.data(), der.size());
+    if (raw == nullptr) throw_openssl(ErrorKind::crypto, "encrypting key");
+    p8.reset(raw);
+    unsigned char salt[16];
+    if (RAND_bytes(salt, sizeof salt) != 1) throw_openssl(ErrorKind::crypto, "encrypting key");
+    X509_ALGOR* alg = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), salt, sizeof salt, nullptr, 1 << 14, 8, 1);
+    if (alg == nullptr) throw_openssl(ErrorKind::crypto, "encrypting key");
+    X509_SIG* sig = PKCS8_set0_pbe(passphrase->data(), static_cast<int>(passphrase->size()), p8.get(), alg);
+    if (sig == nullptr) {
+        X509_ALGOR_free(alg);
+        throw_openssl(ErrorKind::crypto, "encrypting key");
+    }
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    int ok = PEM_write_bio_PKCS8(bio.get(), sig);
+    X509_SIG_free(sig);
+    if (ok != 1) throw_openssl(ErrorKind::crypto, "encrypting key");
+    return bio_string(bio.get());
+}
+
+int PrivateKey::bits() const { return EVP_PKEY_get_bits(pkey_); }
+
+std::string PrivateKey::public_key_der() const {
+    der::Writer w;
+    switch (type_) {
+        case KeyType::ec_p256:
+        case KeyType::ec_p384: {
+            std::string pub = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
+            w.sequence([&] {
+                w.sequence([&] {
+                    w.oid(oid_ec_public_key());
+                    w.oid(type_ == KeyType::ec_p256 ? oid_p256() : oid_p384());
+                });
+                w.bit_string(pub);
+            });
+            return w.take();
+        }
+        case KeyType::ed25519: {
+            std::string pub = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
+            w.sequence([&] {
+                w.sequence([&] { w.oid(oid_ed25519()); });
+                w.bit_string(pub);
+            });
+            return w.take();
+        }
+        default:
+            return encode_with_openssl(pkey_, "DER", "SubjectPublicKeyInfo", std::nullopt, EVP_PKEY_PUBLIC_KEY);
+    }
+}
+
+std::string PrivateKey::public_key_pem() const { return pem_encode("PUBLIC KEY", public_key_der()); }
+
+std::string PrivateKey::spki_sha256_hex() const { return sha256_hex(public_key_der()); }
+
+std::string PrivateKey::spki_pin() const {
+    std::string spki = public_key_der();
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(spki.data()), spki.size(), md);
+    return "sha256//" + base64(std::string_view(reinterpret_cast<char*>(md), sizeof md));
+}
+
+bool PrivateKey::same_public_key(EVP_PKEY* other) const {
+    return other != nullptr && EVP_PKEY_eq(pkey_, other) == 1;
+}
+
+}  // namespace minica

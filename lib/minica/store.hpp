@@ -1,9 +1,12 @@
 // The CA directory on disk and its inventory of issued certificates.
 //
-//   <dir>/ca.pem         the issuing CA certificate (0644)
+//   <dir>/ca.pem         the issuing CA certificate (0644): the root, or with
+//                        --intermediate the intermediate that signs leaves
 //   <dir>/ca-key.pem     its key, PKCS#8, optionally encrypted (0400)
-//   <dir>/chain.pem      with --intermediate: the intermediate's parents (root) (0644)
-//   <dir>/root.pem       with --intermediate: the root certificate (0644)
+//   <dir>/chain.pem      with --intermediate: the intermediates a leaf sends,
+//                        i.e. the issuing intermediate itself (0644)
+//   <dir>/root.pem       with --intermediate: the root certificate, the trust
+//                        anchor (0644); a plain root CA has no root.pem (ca.pem is the root)
 //   <dir>/root-key.pem   with --intermediate: the root key (0400)
 //   <dir>/policy.json    schemas/policy.schema.json (0644)
 //   <dir>/inventory.db   SQLite, WAL mode: every certificate issued (0600)
@@ -29,10 +32,13 @@
 namespace minica {
 
 // ---- files -----------------------------------------------------------------
-// Writes to a temporary file in the same directory, fsyncs it, renames it
-// over `path` and fsyncs the directory. Without `overwrite`, an existing path
-// is Error(exists) "<path> already exists" and nothing is written.
-// Errors: Error(io) "writing <path>: <strerror>".
+// Writes to a temporary file in the same directory (mode set with fchmod, so
+// the umask neither widens nor narrows it), fsyncs it, moves it to `path` and
+// fsyncs the directory. Nothing half-written ever exists under `path`.
+// Without `overwrite`, an existing path (even one created by a racing writer)
+// is Error(exists) "<path> already exists" and is left untouched; the move is
+// renameat2(RENAME_NOREPLACE), or link()+unlink() where that is unsupported.
+// Errors: Error(io) "writing <path>: <strerror>"; the temporary file is removed.
 void write_file_atomic(const std::filesystem::path& path, std::string_view content,
                        unsigned mode, bool overwrite = false);
 // Error(not_found) / Error(io) naming the path.
@@ -53,46 +59,83 @@ struct InventoryRecord {
     CertStatus status = CertStatus::valid;
     std::optional<Time> revoked_at;
     std::optional<RevocationReason> reason;
-    std::string pem;
+    std::string pem;  // filled by find/revoke; list() leaves it empty (it never reads PEMs)
 
-    nlohmann::json to_json() const;  // one element of schemas/list.schema.json
+    // One element of schemas/list.schema.json: serial, subject, names, key_type,
+    // profile, not_before, not_after (RFC 3339), fingerprint_sha256, status
+    // ("valid" | "revoked"), revoked_at (RFC 3339 or null), reason (the
+    // RevocationReason name or null). The PEM is not part of it.
+    nlohmann::json to_json() const;
     static InventoryRecord from_certificate(const Certificate& cert, std::string_view profile);
 };
 
+// Filters combine with AND. Results come in issue order, or by not_after
+// (soonest first) with expiring_within.
 struct ListFilter {
-    std::optional<std::chrono::days> expiring_within;  // not_after <= now + days (and not yet expired)
+    std::optional<std::chrono::days> expiring_within;  // now <= not_after <= now + days
     bool revoked_only = false;
     std::optional<Time> now;
 };
+
+// Serials given by a person: hex, any case, with or without colons, an "0x"
+// prefix or leading zeros. Returns Certificate::serial_hex() form (upper case,
+// no separators, no leading zeros); Error(invalid_argument) otherwise.
+std::string normalize_serial_hex(std::string_view serial);
 
 // One interface over the store, so a server database can come later.
 class Inventory {
 public:
     virtual ~Inventory() = default;
 
-    // In one transaction: draws random serials until one is unused, calls
-    // `build(serial)` to sign the certificate, records it, commits. If build
-    // throws, nothing is recorded. Returns the recorded certificate.
+    // In one write transaction (other writers wait): draws random serials
+    // (random_serial()) until one is unused, calls `build(serial)` to sign the
+    // certificate, records it, commits. `serial` is big-endian bytes, ready for
+    // CertificateTemplate::serial. The record is keyed by the certificate's own
+    // serial; if build used another serial that is already recorded, that is
+    // Error(store) and nothing is recorded. If build throws, nothing is
+    // recorded and the exception propagates. Returns the recorded certificate.
     virtual Certificate issue(std::string_view profile,
                               const std::function<Certificate(const std::string& serial)>& build) = 0;
+    // Records existing certificates in one transaction (bulk import, benchmarks).
+    // Records are stored as given (not re-parsed); a serial already present is
+    // Error(exists) and nothing of the batch is recorded.
+    virtual void import(const std::vector<InventoryRecord>& records) = 0;
     virtual std::vector<InventoryRecord> list(const ListFilter& filter = {}) = 0;
+    // The serial is normalized with normalize_serial_hex.
     virtual std::optional<InventoryRecord> find(std::string_view serial_hex) = 0;
     // Error(not_found) for an unknown serial; revoking twice is Error(policy).
+    // `at` defaults to now. Returns the updated record.
     virtual InventoryRecord revoke(std::string_view serial_hex, RevocationReason reason,
                                    std::optional<Time> at = std::nullopt) = 0;
+    // The entries of the issuing CA's CRL: every revoked record except those
+    // with profile "ca" (an intermediate is signed by the root, so it belongs
+    // on the root's CRL, not its own).
     virtual std::vector<RevokedCertificate> revoked() = 0;
     // The next CRL number (strictly greater than any handed out before), persisted.
     virtual std::uint64_t next_crl_number() = 0;
 };
 
 // Opens (creating if absent) an SQLite inventory. A truncated or corrupt
-// file is Error(store) "inventory <path>: <reason>", never an empty listing.
+// file is Error(store) "inventory <path>: <reason>", never an empty listing;
+// so is an existing file that is not a minica inventory (including an empty
+// one). A new inventory is built under a temporary name and linked into place,
+// so concurrent openers never see a half-made one. Each call opens its own
+// connection (WAL, busy timeout 60 s, synchronous=FULL); one Inventory may be
+// shared across threads (calls are serialized), or each thread opens its own.
+std::unique_ptr<Inventory> open_sqlite_inventory(const std::filesystem::path& path);
 std::unique_ptr<Inventory> open_sqlite_inventory(const std::filesystem::path& path);
 
 // ---- the CA directory ------------------------------------------------------------
 struct InitOptions {
+    // The issuing CA: the root, or with `intermediate` the intermediate. For an
+    // intermediate, path_len defaults to 0 (it signs leaves only) and a
+    // validity left at default_root_validity means default_intermediate_validity.
     CaOptions ca;
     bool intermediate = false;  // a root signs an intermediate; the intermediate issues
+    // With `intermediate`: the root's options. Default: ca's subject with
+    // " Root" appended to the common name, ca's key type and clock,
+    // default_root_validity, no name constraints (they go on the intermediate).
+    std::optional<CaOptions> root;
     std::optional<std::string> passphrase;  // encrypts the CA key(s)
     Policy policy;
 };
@@ -100,21 +143,39 @@ struct InitOptions {
 class CaDirectory {
 public:
     // Creates a new CA in `dir` (created if missing, 0700). An existing CA
-    // (ca.pem or ca-key.pem present) is Error(exists) naming the directory;
-    // nothing is touched. On failure no partial CA is left behind.
+    // (ca.pem or ca-key.pem present) is Error(exists) "a CA already exists in
+    // <dir>"; any other CA file left over is Error(exists) "<path> already
+    // exists"; nothing is touched. On failure, whatever init created is removed
+    // (never anything that existed before). ca.pem is written last. With an
+    // intermediate, it is recorded in the inventory with profile "ca".
     static CaDirectory init(const std::filesystem::path& dir, const InitOptions& options);
-    // Error(not_found) "no CA in <dir>" when absent.
+    // Error(not_found) "no CA in <dir>" when absent (no ca.pem).
     static CaDirectory open(const std::filesystem::path& dir);
-    static bool exists(const std::filesystem::path& dir);
+    static bool exists(const std::filesystem::path& dir);  // ca.pem or ca-key.pem present
 
     const std::filesystem::path& path() const noexcept { return dir_; }
     std::filesystem::path cert_path() const { return dir_ / "ca.pem"; }
     std::filesystem::path key_path() const { return dir_ / "ca-key.pem"; }
+    std::filesystem::path chain_path() const { return dir_ / "chain.pem"; }
+    std::filesystem::path root_path() const { return dir_ / "root.pem"; }
+    std::filesystem::path root_key_path() const { return dir_ / "root-key.pem"; }
+    std::filesystem::path policy_path() const { return dir_ / "policy.json"; }
+    std::filesystem::path inventory_path() const { return dir_ / "inventory.db"; }
+    bool has_intermediate() const;  // root.pem present
+    // What relying parties trust: root.pem with an intermediate, else ca.pem.
+    std::filesystem::path trust_anchor_path() const;
+    // The key PEM is "ENCRYPTED PRIVATE KEY" (or a legacy encrypted PEM).
     bool key_encrypted() const;
 
-    // Loads ca.pem + ca-key.pem (+ chain.pem); a key that does not match is Error(policy).
+    // Loads ca.pem + ca-key.pem, and root.pem as the parent of an intermediate
+    // (so Authority::intermediates() is the chain a leaf sends). A key that does
+    // not match is Error(policy) "CA key <key> does not match <cert>"; a wrong or
+    // missing passphrase is Error(passphrase).
     Authority authority(std::optional<std::string_view> passphrase = std::nullopt) const;
-    Policy policy() const;
+    Policy policy() const;  // policy.json
+    // Opened on first use (one connection per CaDirectory). A missing
+    // inventory.db is Error(store): recreating it empty would forget every
+    // revocation and restart the CRL numbers.
     Inventory& inventory();
 
 private:

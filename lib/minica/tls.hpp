@@ -4,12 +4,14 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "minica/certificate.hpp"
 #include "minica/key.hpp"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace minica {
 
@@ -31,15 +33,45 @@ struct ClientTlsOptions {
     std::optional<TlsIdentity> identity;  // for mTLS
     std::vector<Certificate> roots;       // required: the server is always verified
     std::optional<std::string> pin;       // "sha256//BASE64" of the server's SPKI
+                                          // (several may be joined with ';', as curl does)
 };
 
 // The returned SSL_CTX is owned by the caller (SSL_CTX_free).
+//
+// Both sides: TLS 1.2 and 1.3 only; TLS 1.2 suites are ECDHE with AES-GCM or
+// ChaCha20-Poly1305; groups X25519, P-256, P-384; no compression, no
+// renegotiation; SSL_MODE_RELEASE_BUFFERS (idle connections hold no record
+// buffers). A certificate in `roots` / `client_roots` is a trust anchor even
+// when it is an intermediate (X509_V_FLAG_PARTIAL_CHAIN, as Go's x509 does);
+// chains are checked with X509_V_FLAG_X509_STRICT and for the TLS purpose
+// (a client certificate needs clientAuth, a server's serverAuth).
+// CRLs (when given) are checked for the client's certificate (leaf): a CRL of
+// the issuing CA must then be present and current, or the client is refused.
 SSL_CTX* make_server_context(const ServerTlsOptions& options);
+// The server's name is per connection: call expect_server_name on each SSL.
 SSL_CTX* make_client_context(const ClientTlsOptions& options);
 
-// The hardening itself, for a context made elsewhere.
+// The hardening itself, for a context made elsewhere (also installs the
+// verify callback that records why a peer was refused, see peer_verify_error;
+// on a client-method context it turns peer verification on).
 void harden(SSL_CTX* ctx);
 void use_identity(SSL_CTX* ctx, const TlsIdentity& identity);
 void trust(SSL_CTX* ctx, const std::vector<Certificate>& roots);
+
+// Client side, per connection: the name the server's certificate must match.
+// An IP address (v4 or v6) is checked against IP SANs and sends no SNI
+// (RFC 6066 3); anything else is a DNS name, sent as SNI and checked against
+// DNS SANs (no partial wildcards).
+void expect_server_name(SSL* ssl, std::string_view name);
+
+// After a failed handshake: why the peer's certificate was refused, e.g.
+// "certificate has expired (depth 0: CN=alice, issued by CN=Root)" or
+// "SPKI pin mismatch: expected sha256//..., the server presented sha256//...".
+// Empty when certificate verification did not fail.
+std::string peer_verify_error(const SSL* ssl);
+
+// "sha256//BASE64" of the SubjectPublicKeyInfo of a certificate (raw handle;
+// Certificate::spki_pin() for the value type).
+std::string spki_pin_of(X509* cert);
 
 }  // namespace minica

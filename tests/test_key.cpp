@@ -1,0 +1,94 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <openssl/evp.h>
+
+#include "minica/error.hpp"
+#include "minica/key.hpp"
+
+using namespace minica;
+
+TEST_CASE("every key type generates, round-trips through PEM and reports itself") {
+    for (KeyType t : all_key_types) {
+        if (t == KeyType::rsa_4096 || t == KeyType::rsa_3072) continue;  // slow; covered by interop tests
+        CAPTURE(to_string(t));
+        PrivateKey key = PrivateKey::generate(t);
+        CHECK(key.type() == t);
+        CHECK(parse_key_type(to_string(t)) == t);
+        std::string pem = key.to_pem();
+        CHECK(pem.rfind("-----BEGIN PRIVATE KEY-----\n", 0) == 0);
+        PrivateKey back = PrivateKey::from_pem(pem);
+        CHECK(back.same_public_key(key.native()));
+        CHECK(back.spki_pin() == key.spki_pin());
+        CHECK(key.spki_pin().rfind("sha256//", 0) == 0);
+        CHECK(key.spki_pin().size() == 8 + 44);
+        CHECK(key.spki_sha256_hex().size() == 64);
+    }
+    CHECK(PrivateKey::generate(KeyType::ec_p384).bits() == 384);
+    CHECK_THROWS_WITH_AS(parse_key_type("dsa-1024"), doctest::Contains("unknown key type"), Error);
+}
+
+TEST_CASE("encrypted keys: PBES2 + AES-256 + scrypt, wrong passphrase refused") {
+    PrivateKey key = PrivateKey::generate(KeyType::ec_p256);
+    std::string pem = key.to_pem("correct horse");
+    CHECK(pem.rfind("-----BEGIN ENCRYPTED PRIVATE KEY-----", 0) == 0);
+    PrivateKey back = PrivateKey::from_pem(pem, "test.pem", "correct horse");
+    CHECK(back.same_public_key(key.native()));
+    try {
+        PrivateKey::from_pem(pem, "test.pem", "wrong");
+        FAIL("wrong passphrase accepted");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::passphrase);
+        CHECK(std::string(e.what()).find("test.pem") != std::string::npos);
+    }
+    try {
+        PrivateKey::from_pem(pem, "test.pem");
+        FAIL("missing passphrase accepted");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::passphrase);
+    }
+    // The structure is PBES2 with scrypt and AES-256-CBC.
+    std::string der;
+    {
+        std::string b64;
+        std::size_t start = pem.find('\n') + 1, end = pem.find("-----END");
+        for (char c : pem.substr(start, end - start))
+            if (c != '\n') b64.push_back(c);
+        der.resize(b64.size());
+        int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(der.data()),
+                                reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+        der.resize(static_cast<std::size_t>(n));
+    }
+    auto contains = [&](std::string_view oid_bytes) { return der.find(oid_bytes) != std::string::npos; };
+    CHECK(contains(std::string_view("\x2a\x86\x48\x86\xf7\x0d\x01\x05\x0d", 9)));  // PBES2
+    CHECK(contains(std::string_view("\x2b\x06\x01\x04\x01\xda\x47\x04\x0b", 9)));  // id-scrypt
+    CHECK(contains(std::string_view("\x60\x86\x48\x01\x65\x03\x04\x01\x2a", 9)));  // aes256-CBC
+}
+
+TEST_CASE("corrupt, truncated and unsupported keys give errors naming the input") {
+    PrivateKey key = PrivateKey::generate(KeyType::ec_p256);
+    std::string pem = key.to_pem();
+    auto expect = [](std::string_view input, ErrorKind kind, const char* text) {
+        try {
+            PrivateKey::from_pem(input, "bad.pem");
+            FAIL("accepted bad key: " << input.substr(0, 40));
+        } catch (const Error& e) {
+            CHECK(e.kind() == kind);
+            CHECK(std::string(e.what()).find("bad.pem") != std::string::npos);
+            CHECK(std::string(e.what()).find(text) != std::string::npos);
+        }
+    };
+    expect("", ErrorKind::parse, "no PEM");
+    expect("hello", ErrorKind::parse, "no PEM");
+    expect(pem.substr(0, pem.size() / 2), ErrorKind::parse, "malformed");
+    std::string flipped = pem;
+    flipped[40] = flipped[40] == 'A' ? 'B' : 'A';
+    expect(flipped, ErrorKind::parse, "");
+    // A 1024-bit RSA key is not a supported type.
+    EVP_PKEY* small = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
+    REQUIRE(small != nullptr);
+    CHECK_THROWS_WITH_AS(PrivateKey{small}, doctest::Contains("unsupported RSA key size 1024"), Error);
+    CHECK_THROWS_AS(PrivateKey::load("/nonexistent/key.pem"), Error);
+}
