@@ -1,0 +1,1 @@
+// placeholder (PKCS#12 export, being written)
