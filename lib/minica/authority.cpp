@@ -1,6 +1,7 @@
 #include "minica/authority.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <sys/random.h>
 
 #include <openssl/err.h>
@@ -127,17 +128,71 @@ void general_subtrees(der::Writer& w, unsigned tag, const std::vector<std::strin
     });
 }
 
+// Signs with one key. ECDSA keys hash first and reuse prepared EVP_PKEY_CTXs
+// from a small pool: EVP_DigestSignInit fetches the algorithm from the
+// provider on every call, which costs about as much as the signature itself.
+class Signer {
+public:
+    explicit Signer(const PrivateKey& key) : key_(key), alg_(sig_alg(key.type())) {}
+    const SigAlg& algorithm() const noexcept { return alg_; }
+    const PrivateKey& key() const noexcept { return key_; }
+
+    std::string sign(std::string_view data) const {
+        bool ec = key_.type() == KeyType::ec_p256 || key_.type() == KeyType::ec_p384;
+        if (!ec) return sign_bytes(key_, alg_.digest, data);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        const EVP_MD* digest = key_.type() == KeyType::ec_p384 ? EVP_sha384() : EVP_sha256();
+        if (EVP_Digest(data.data(), data.size(), md, &md_len, digest, nullptr) != 1)
+            throw_openssl(ErrorKind::crypto, "signing");
+        PkeyCtxPtr ctx = take();
+        std::string sig(static_cast<std::size_t>(EVP_PKEY_get_size(key_.native())), '\0');
+        size_t len = sig.size();
+        if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, md, md_len) != 1)
+            throw_openssl(ErrorKind::crypto, "signing");
+        sig.resize(len);
+        give_back(std::move(ctx));
+        return sig;
+    }
+
+private:
+    PkeyCtxPtr take() const {
+        {
+            std::lock_guard lock(mutex_);
+            if (!pool_.empty()) {
+                PkeyCtxPtr c = std::move(pool_.back());
+                pool_.pop_back();
+                return c;
+            }
+        }
+        PkeyCtxPtr c(EVP_PKEY_CTX_new_from_pkey(nullptr, key_.native(), nullptr));
+        if (!c || EVP_PKEY_sign_init(c.get()) != 1 ||
+            EVP_PKEY_CTX_set_signature_md(c.get(), key_.type() == KeyType::ec_p384 ? EVP_sha384() : EVP_sha256()) != 1)
+            throw_openssl(ErrorKind::crypto, "preparing to sign");
+        return c;
+    }
+    void give_back(PkeyCtxPtr c) const {
+        std::lock_guard lock(mutex_);
+        if (pool_.size() < 16) pool_.push_back(std::move(c));
+    }
+
+    PrivateKey key_;
+    SigAlg alg_;
+    mutable std::mutex mutex_;
+    mutable std::vector<PkeyCtxPtr> pool_;
+};
+
 struct Issuer {
     std::string name_der;              // the issuer Name, byte for byte as in the CA certificate
     std::string key_id;                // the issuer's SKI (empty for a self-signed template)
-    const PrivateKey* key;             // points into Authority::State (or a local key for roots)
+    const Signer* signer;              // points into Authority::State (or a local one for roots)
 };
 
 // Encodes and signs one certificate. Returns the DER and, when the signature
 // was re-verified, the parsed handle.
 Certificate build(const CertificateTemplate& t, std::string_view spki, const Issuer& issuer, bool self_signed) {
     const Oids& o = oids();
-    SigAlg alg = sig_alg(issuer.key->type());
+    const SigAlg& alg = issuer.signer->algorithm();
     std::string serial = t.serial.empty() ? random_serial() : t.serial;
     std::string ski = key_identifier(spki);
 
@@ -189,7 +244,7 @@ Certificate build(const CertificateTemplate& t, std::string_view spki, const Iss
         });
     });
     std::string tbs = w.take();
-    std::string sig = sign_bytes(*issuer.key, alg.digest, tbs);
+    std::string sig = issuer.signer->sign(tbs);
 
     der::Writer cert;
     cert.sequence([&] {
@@ -204,13 +259,13 @@ Certificate build(const CertificateTemplate& t, std::string_view spki, const Iss
     // Boneh-DeMillo-Lipton). For ECDSA/Ed25519 leaves a verify costs 3x the
     // signature itself and is skipped on the hot path; tests verify them all.
     X509* parsed = nullptr;
-    bool is_rsa = issuer.key->type() != KeyType::ec_p256 && issuer.key->type() != KeyType::ec_p384 &&
-                  issuer.key->type() != KeyType::ed25519;
+    KeyType kt = issuer.signer->key().type();
+    bool is_rsa = kt != KeyType::ec_p256 && kt != KeyType::ec_p384 && kt != KeyType::ed25519;
     if (t.is_ca || is_rsa) {
         const unsigned char* p = reinterpret_cast<const unsigned char*>(out.data());
         parsed = d2i_X509(nullptr, &p, static_cast<long>(out.size()));
         if (parsed == nullptr) throw_openssl(ErrorKind::crypto, "re-reading the certificate just signed");
-        if (X509_verify(parsed, issuer.key->native()) != 1) {
+        if (X509_verify(parsed, issuer.signer->key().native()) != 1) {
             X509_free(parsed);
             throw_openssl(ErrorKind::crypto, "checking the signature just made", "signature does not verify");
         }
@@ -236,10 +291,13 @@ Time clamp_to_issuer(Time not_after, Time issuer_not_after, std::string_view wha
 }  // namespace
 
 struct Authority::State {
-    PrivateKey key;  // shared by every copy of the Authority; issuer.key points here
+    explicit State(const PrivateKey& key) : signer(key) {}
+    Signer signer;  // shared by every copy of the Authority; issuer.signer points here
     Issuer issuer;
     Time not_after{};
     std::vector<NameConstraints> constraints;  // this CA's and every parent's
+    std::vector<Certificate> intermediates;    // what a leaf sends after itself (computed once:
+                                               // telling a root apart verifies a signature)
 };
 
 std::string random_serial() {
@@ -273,13 +331,13 @@ Authority::Authority(Certificate certificate, PrivateKey key, std::vector<Certif
         throw Error(ErrorKind::policy, "certificate \"" + cert_.subject() + "\" is not a CA (no basicConstraints CA:TRUE)");
     if (!cert_.matches(key_))
         throw Error(ErrorKind::policy, "the CA key does not match the CA certificate \"" + cert_.subject() + "\"");
-    auto state = std::make_shared<State>(State{key_, {}, {}, {}});
+    auto state = std::make_shared<State>(key_);
     state->issuer.name_der = name_der(X509_get_subject_name(cert_.native()));
     const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert_.native());
     state->issuer.key_id = ski ? std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
                                              static_cast<std::size_t>(ASN1_STRING_length(ski)))
                                : key_identifier(cert_.public_key_der());
-    state->issuer.key = &state->key;
+    state->issuer.signer = &state->signer;
     state->not_after = cert_.not_after();
     auto nc = cert_.name_constraints();
     if (!nc.empty()) state->constraints.push_back(nc);
@@ -287,17 +345,16 @@ Authority::Authority(Certificate certificate, PrivateKey key, std::vector<Certif
         auto pnc = p.name_constraints();
         if (!pnc.empty()) state->constraints.push_back(pnc);
     }
+    if (!(parents_.empty() && cert_.self_signed())) {
+        auto& inter = state->intermediates;
+        inter.push_back(cert_);
+        inter.insert(inter.end(), parents_.begin(), parents_.end());
+        while (!inter.empty() && inter.back().self_signed()) inter.pop_back();
+    }
     state_ = std::move(state);
 }
 
-std::vector<Certificate> Authority::intermediates() const {
-    std::vector<Certificate> out;
-    if (parents_.empty() && cert_.self_signed()) return out;
-    out.push_back(cert_);
-    out.insert(out.end(), parents_.begin(), parents_.end());
-    while (!out.empty() && out.back().self_signed()) out.pop_back();
-    return out;
-}
+std::vector<Certificate> Authority::intermediates() const { return state_->intermediates; }
 
 Authority Authority::create_root(const CaOptions& options) {
     if (options.subject.common_name.empty() && options.subject.organization.empty())
@@ -315,7 +372,8 @@ Authority Authority::create_root(const CaOptions& options) {
     t.key_usage = ku_key_cert_sign | ku_crl_sign | ku_digital_signature;
     t.constraints = options.constraints;
     std::string spki = key.public_key_der();
-    Issuer self{{}, {}, &key};
+    Signer signer(key);
+    Issuer self{{}, {}, &signer};
     Certificate cert = build(t, spki, self, true);
     return Authority(std::move(cert), std::move(key));
 }
@@ -365,9 +423,8 @@ Certificate Authority::sign_template(const CertificateTemplate& tmpl, std::strin
 const std::string& Authority::subject_der() const { return state_->issuer.name_der; }
 const std::string& Authority::key_id() const { return state_->issuer.key_id; }
 std::string Authority::sign_bytes(std::string_view tbs, std::string& algorithm_identifier) const {
-    SigAlg alg = sig_alg(key_.type());
-    algorithm_identifier = alg.algorithm_identifier;
-    return minica::detail::sign_bytes(key_, alg.digest, tbs);
+    algorithm_identifier = state_->signer.algorithm().algorithm_identifier;
+    return state_->signer.sign(tbs);
 }
 
 static DistinguishedName default_subject(const SubjectAltNames& names) {
@@ -398,8 +455,7 @@ IssuedCertificate Authority::issue(const LeafOptions& options) const {
     t.names = options.names;
     Certificate cert = sign_template(t, key.public_key_der());
     IssuedCertificate out{cert, std::move(key), {cert}};
-    auto inter = intermediates();
-    out.chain.insert(out.chain.end(), inter.begin(), inter.end());
+    out.chain.insert(out.chain.end(), state_->intermediates.begin(), state_->intermediates.end());
     return out;
 }
 

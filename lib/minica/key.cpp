@@ -185,23 +185,29 @@ PrivateKey::PrivateKey(EVP_PKEY* pkey) : pkey_(pkey) {
     if (pkey_ == nullptr) throw Error(ErrorKind::invalid_argument, "null private key");
     try {
         type_ = classify(pkey_, "private key");
+        if (type_ == KeyType::ec_p256 || type_ == KeyType::ec_p384 || type_ == KeyType::ed25519)
+            public_raw_ = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
     } catch (...) {
         EVP_PKEY_free(pkey_);
         pkey_ = nullptr;
         throw;
     }
 }
-PrivateKey::PrivateKey(const PrivateKey& o) : pkey_(o.pkey_), type_(o.type_) { EVP_PKEY_up_ref(pkey_); }
+PrivateKey::PrivateKey(const PrivateKey& o) : pkey_(o.pkey_), type_(o.type_), public_raw_(o.public_raw_) {
+    EVP_PKEY_up_ref(pkey_);
+}
 PrivateKey& PrivateKey::operator=(const PrivateKey& o) {
     if (this != &o) {
         EVP_PKEY_up_ref(o.pkey_);
         EVP_PKEY_free(pkey_);
         pkey_ = o.pkey_;
         type_ = o.type_;
+        public_raw_ = o.public_raw_;
     }
     return *this;
 }
-PrivateKey::PrivateKey(PrivateKey&& o) noexcept : pkey_(o.pkey_), type_(o.type_) {
+PrivateKey::PrivateKey(PrivateKey&& o) noexcept
+    : pkey_(o.pkey_), type_(o.type_), public_raw_(std::move(o.public_raw_)) {
     o.pkey_ = nullptr;
 }
 PrivateKey& PrivateKey::operator=(PrivateKey&& o) noexcept {
@@ -209,6 +215,7 @@ PrivateKey& PrivateKey::operator=(PrivateKey&& o) noexcept {
         EVP_PKEY_free(pkey_);
         pkey_ = o.pkey_;
         type_ = o.type_;
+        public_raw_ = std::move(o.public_raw_);
         o.pkey_ = nullptr;
     }
     return *this;
@@ -276,7 +283,7 @@ std::string PrivateKey::to_der() const {
             // exactly as OpenSSL writes it (no [0] parameters inside, RFC 5915 + PKCS#11 12.11).
             std::size_t width = type_ == KeyType::ec_p256 ? 32 : 48;
             std::string d = ec_private_scalar(pkey_, width);
-            std::string pub = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
+            const std::string& pub = public_raw_;
             w.sequence([&] {
                 w.integer(0);
                 w.sequence([&] {
@@ -353,7 +360,7 @@ std::string PrivateKey::public_key_der() const {
     switch (type_) {
         case KeyType::ec_p256:
         case KeyType::ec_p384: {
-            std::string pub = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
+            const std::string& pub = public_raw_;
             w.sequence([&] {
                 w.sequence([&] {
                     w.oid(oid_ec_public_key());
@@ -364,7 +371,7 @@ std::string PrivateKey::public_key_der() const {
             return w.take();
         }
         case KeyType::ed25519: {
-            std::string pub = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
+            const std::string& pub = public_raw_;
             w.sequence([&] {
                 w.sequence([&] { w.oid(oid_ed25519()); });
                 w.bit_string(pub);

@@ -60,6 +60,9 @@ public:
 private:
     EVP_PKEY* pkey_ = nullptr;
     KeyType type_ = KeyType::ec_p256;
+    // EC/Ed25519: the raw public key, read once (each read through the
+    // provider costs a point conversion, and the SPKI and PKCS#8 both need it).
+    std::string public_raw_;
 };
 
 // Helpers shared with the certificate code.
