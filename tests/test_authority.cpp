@@ -49,6 +49,11 @@ TEST_CASE("a root is a CA with the right extensions and no EKU") {
     CHECK(crit == 1);
     ASN1_BIT_STRING_free(ku);
     CHECK(root.intermediates().empty());
+    Authority inter = root.create_intermediate({.subject = {.common_name = "I"}, .now = fixed});
+    CHECK(inter.certificate().not_after() == fixed + days{1825});
+    CHECK(inter.certificate().path_len() == 0);
+    CHECK(inter.intermediates() == std::vector<Certificate>{inter.certificate()});
+    CHECK_THROWS_WITH_AS(inter.create_intermediate({}), doctest::Contains("pathLen 0"), Error);
 }
 
 TEST_CASE("leaves for every key type and profile verify for their purpose and name") {

@@ -359,13 +359,14 @@ std::vector<Certificate> Authority::intermediates() const { return state_->inter
 Authority Authority::create_root(const CaOptions& options) {
     if (options.subject.common_name.empty() && options.subject.organization.empty())
         throw Error(ErrorKind::invalid_argument, "a CA needs a name");
-    if (options.validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
+    auto validity = options.validity.value_or(default_root_validity);
+    if (validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
     PrivateKey key = PrivateKey::generate(options.key_type);
     Time t0 = options.now.value_or(now());
     CertificateTemplate t;
     t.subject = options.subject;
     t.not_before = t0 - backdate;
-    t.not_after = t0 + options.validity;
+    t.not_after = t0 + validity;
     t.is_ca = true;
     t.path_len = options.path_len;
     // No EKU on a root (CA/B BR 7.1.2.1); digitalSignature lets it sign OCSP responses.
@@ -381,13 +382,14 @@ Authority Authority::create_root(const CaOptions& options) {
 Authority Authority::create_intermediate(const CaOptions& options) const {
     if (auto pl = cert_.path_len(); pl && *pl == 0)
         throw Error(ErrorKind::policy, "the CA \"" + cert_.subject() + "\" has pathLen 0 and cannot sign an intermediate");
-    if (options.validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
+    auto validity = options.validity.value_or(default_intermediate_validity);
+    if (validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
     PrivateKey key = PrivateKey::generate(options.key_type);
     Time t0 = options.now.value_or(now());
     CertificateTemplate t;
     t.subject = options.subject;
     t.not_before = t0 - backdate;
-    t.not_after = clamp_to_issuer(t0 + options.validity, state_->not_after, "intermediate");
+    t.not_after = clamp_to_issuer(t0 + validity, state_->not_after, "intermediate");
     t.is_ca = true;
     t.path_len = options.path_len ? options.path_len : std::optional<int>(0);
     t.key_usage = ku_key_cert_sign | ku_crl_sign | ku_digital_signature;

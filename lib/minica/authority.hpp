@@ -49,7 +49,9 @@ std::string random_serial();
 struct CaOptions {
     DistinguishedName subject{.common_name = "minica root CA"};
     KeyType key_type = KeyType::ec_p256;
-    std::chrono::days validity = default_root_validity;
+    // Default: default_root_validity for a root, default_intermediate_validity
+    // for an intermediate (which also never outlives its issuer).
+    std::optional<std::chrono::days> validity;
     std::optional<int> path_len;
     NameConstraints constraints;
     std::optional<Time> now;  // fixed clock for reproducible tests; default: system clock
