@@ -116,6 +116,12 @@ TEST_CASE("serials are random, positive and 128 bits wide; validity defaults") {
         CHECK(leaf.certificate.not_after() == fixed + days{397});
     }
     CHECK(seen.size() == 200);
+    // A reserved serial and a given key are used as they are.
+    PrivateKey key = PrivateKey::generate(KeyType::ed25519);
+    auto fixed_serial = root.issue({.names = sans({"a.test"}), .serial = std::string("\x01\x02\x03", 3), .key = key});
+    CHECK(fixed_serial.certificate.serial_hex() == "10203");
+    CHECK(fixed_serial.certificate.matches(key));
+    CHECK(fixed_serial.certificate.key_type() == "ed25519");
 }
 
 TEST_CASE("the subject: CN = first name; empty subject + critical SAN for long names") {

@@ -441,16 +441,16 @@ static DistinguishedName default_subject(const SubjectAltNames& names) {
 IssuedCertificate Authority::issue(const LeafOptions& options) const {
     if (options.names.empty()) throw Error(ErrorKind::invalid_argument, "a certificate needs at least one name");
     if (options.validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "validity must be at least one day");
-    PrivateKey key = PrivateKey::generate(options.key_type);
+    PrivateKey key = options.key ? *options.key : PrivateKey::generate(options.key_type);
     Time t0 = options.now.value_or(now());
     CertificateTemplate t;
+    t.serial = options.serial;
     t.subject = options.subject.empty() ? default_subject(options.names) : options.subject;
     t.not_before = t0 - backdate;
     t.not_after = clamp_to_issuer(t0 + options.validity, state_->not_after, "leaf");
     // keyEncipherment only for RSA: ECDSA/EdDSA keys cannot encipher (RFC 8813, RFC 5480 3).
     t.key_usage = ku_digital_signature;
-    bool rsa = options.key_type == KeyType::rsa_2048 || options.key_type == KeyType::rsa_3072 ||
-               options.key_type == KeyType::rsa_4096;
+    bool rsa = key.type() == KeyType::rsa_2048 || key.type() == KeyType::rsa_3072 || key.type() == KeyType::rsa_4096;
     if (rsa) t.key_usage |= ku_key_encipherment;
     t.eku_server = options.profile != Profile::client;
     t.eku_client = options.profile != Profile::server;
@@ -511,6 +511,7 @@ Certificate Authority::sign(const CertificateRequest& csr, const Policy& policy,
     policy.check(names, key_type, options.profile, options.validity);
     Time t0 = options.now.value_or(now());
     CertificateTemplate t;
+    t.serial = options.serial;
     t.subject = default_subject(names);
     t.not_before = t0 - backdate;
     t.not_after = clamp_to_issuer(t0 + options.validity, state_->not_after, "leaf");

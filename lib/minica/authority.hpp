@@ -66,6 +66,11 @@ struct LeafOptions {
     KeyType key_type = KeyType::ec_p256;
     std::chrono::days validity = default_leaf_validity;
     std::optional<Time> now;
+    // Big-endian serial bytes, e.g. one an inventory reserved; empty = random_serial().
+    std::string serial;
+    // Certify this key instead of generating one (key_type is then ignored):
+    // renewals that keep their key, or keys made before taking a lock.
+    std::optional<PrivateKey> key;
 };
 
 struct SignOptions {
@@ -74,6 +79,7 @@ struct SignOptions {
     // Names to certify; empty = the names the CSR requests.
     SubjectAltNames names;
     std::optional<Time> now;
+    std::string serial;  // as in LeafOptions
 };
 
 struct IssuedCertificate {

@@ -232,7 +232,7 @@ std::string Certificate::serial_hex() const {
     char* hex = BN_bn2hex(bn.get());
     std::string out(hex);
     OPENSSL_free(hex);
-    return out;
+    return out.substr(out.find_first_not_of('0'));  // BN_bn2hex pads to whole octets
 }
 
 static Time asn1_to_time(const ASN1_TIME* t) {

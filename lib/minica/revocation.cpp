@@ -217,7 +217,7 @@ std::vector<RevokedCertificate> Crl::entries() const {
         RevokedCertificate e;
         BnPtr bn(ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), nullptr));
         char* hex = BN_bn2hex(bn.get());
-        e.serial_hex = hex;
+        e.serial_hex = normalize_serial(hex);
         OPENSSL_free(hex);
         e.revoked_at = asn1_time(X509_REVOKED_get0_revocationDate(r));
         int crit = 0;

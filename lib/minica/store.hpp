@@ -101,7 +101,8 @@ public:
     // Error(exists) and nothing of the batch is recorded.
     virtual void import(const std::vector<InventoryRecord>& records) = 0;
     virtual std::vector<InventoryRecord> list(const ListFilter& filter = {}) = 0;
-    // The serial is normalized with normalize_serial_hex.
+    // The serial is normalized with normalize_serial_hex. The PEM is checked
+    // against the recorded fingerprint (a mismatch is Error(store)).
     virtual std::optional<InventoryRecord> find(std::string_view serial_hex) = 0;
     // Error(not_found) for an unknown serial; revoking twice is Error(policy).
     // `at` defaults to now. Returns the updated record.
@@ -122,7 +123,6 @@ public:
 // so concurrent openers never see a half-made one. Each call opens its own
 // connection (WAL, busy timeout 60 s, synchronous=FULL); one Inventory may be
 // shared across threads (calls are serialized), or each thread opens its own.
-std::unique_ptr<Inventory> open_sqlite_inventory(const std::filesystem::path& path);
 std::unique_ptr<Inventory> open_sqlite_inventory(const std::filesystem::path& path);
 
 // ---- the CA directory ------------------------------------------------------------

@@ -1,0 +1,431 @@
+// Atomic file writes and the CA directory (init / open / authority / refusal).
+#include <doctest/doctest.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "minica/authority.hpp"
+#include "minica/error.hpp"
+#include "minica/store.hpp"
+
+namespace fs = std::filesystem;
+using namespace minica;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Time t0 = Time{std::chrono::seconds{1767225600}};  // 2026-01-01T00:00:00Z
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "minica-store-XXXXXX").string();
+        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        path = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+        fs::remove_all(path, ec);
+    }
+};
+
+unsigned mode_of(const fs::path& p) {
+    struct stat st;
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+
+// Directory entries, without SQLite's -wal/-shm files of an open inventory.
+std::vector<std::string> entries(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        std::string name = e.path().filename().string();
+        if (name.ends_with("-wal") || name.ends_with("-shm")) continue;
+        out.push_back(name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+struct Umask {
+    mode_t old;
+    explicit Umask(mode_t m) : old(::umask(m)) {}
+    ~Umask() { ::umask(old); }
+};
+
+ErrorKind kind_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.kind();
+    }
+    FAIL("no Error thrown");
+    return ErrorKind::invalid_argument;
+}
+
+InitOptions quick_options() {
+    InitOptions o;
+    o.ca.subject.common_name = "store test CA";
+    o.ca.now = t0;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("write_file_atomic: content and exact mode whatever the umask") {
+    TempDir dir;
+    for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}, mode_t{0777}}) {
+        Umask u(mask);
+        for (unsigned mode : {0600u, 0400u, 0644u, 0640u}) {
+            fs::path p = dir.path / ("f" + std::to_string(mask) + "-" + std::to_string(mode));
+            write_file_atomic(p, "hello\n", mode);
+            CHECK(mode_of(p) == mode);
+            CHECK(read_file(p) == "hello\n");
+        }
+    }
+    // Empty and large contents.
+    write_file_atomic(dir.path / "empty", "", 0644);
+    CHECK(read_file(dir.path / "empty").empty());
+    std::string big(3 << 20, 'x');
+    write_file_atomic(dir.path / "big", big, 0644);
+    CHECK(read_file(dir.path / "big") == big);
+    // Only the targets exist: no temporary files left.
+    for (const auto& name : entries(dir.path)) CHECK(name.find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("write_file_atomic never replaces without overwrite") {
+    TempDir dir;
+    const fs::path p = dir.path / "ca-key.pem";
+    write_file_atomic(p, "original", 0400);
+    try {
+        write_file_atomic(p, "replacement", 0644);
+        FAIL("replaced");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::exists);
+        CHECK(std::string(e.what()) == p.string() + " already exists");
+    }
+    CHECK(read_file(p) == "original");
+    CHECK(mode_of(p) == 0400);
+    CHECK(entries(dir.path) == std::vector<std::string>{"ca-key.pem"});
+
+    // A dangling symlink counts as existing and is not followed.
+    const fs::path link = dir.path / "link.pem";
+    fs::create_symlink(dir.path / "nowhere", link);
+    CHECK(kind_of([&] { write_file_atomic(link, "x", 0644); }) == ErrorKind::exists);
+    CHECK(fs::is_symlink(link));
+    CHECK_FALSE(fs::exists(dir.path / "nowhere"));
+
+    // With overwrite: replaced, with the new mode.
+    write_file_atomic(p, "replacement", 0644, true);
+    CHECK(read_file(p) == "replacement");
+    CHECK(mode_of(p) == 0644);
+    // Overwriting a symlink replaces the link itself, never its target.
+    write_file_atomic(link, "y", 0644, true);
+    CHECK_FALSE(fs::is_symlink(link));
+    CHECK_FALSE(fs::exists(dir.path / "nowhere"));
+}
+
+TEST_CASE("write_file_atomic: racing writers, exactly one wins, whole") {
+    TempDir dir;
+    const fs::path p = dir.path / "race.pem";
+    constexpr int n = 16;
+    std::atomic<int> wins{0}, refused{0}, other{0};
+    std::vector<std::thread> pool;
+    for (int i = 0; i < n; ++i)
+        pool.emplace_back([&, i] {
+            try {
+                write_file_atomic(p, std::string(100000, static_cast<char>('a' + i)), 0644);
+                ++wins;
+            } catch (const Error& e) {
+                (e.kind() == ErrorKind::exists ? refused : other)++;
+            }
+        });
+    for (auto& t : pool) t.join();
+    CHECK(wins == 1);
+    CHECK(refused == n - 1);
+    CHECK(other == 0);
+    std::string content = read_file(p);
+    REQUIRE(content.size() == 100000);
+    CHECK(content == std::string(100000, content[0]));
+    CHECK(entries(dir.path) == std::vector<std::string>{"race.pem"});
+}
+
+TEST_CASE("write_file_atomic: an unusable directory is Error(io), nothing created") {
+    TempDir dir;
+    write_file_atomic(dir.path / "plain", "x", 0644);
+    for (const fs::path& p : {dir.path / "missing" / "f.pem", dir.path / "plain" / "f.pem"}) {
+        INFO(p);
+        try {
+            write_file_atomic(p, "x", 0644);
+            FAIL("wrote");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::io);
+            CHECK(std::string(e.what()).rfind("writing " + p.string() + ": ", 0) == 0);
+        }
+    }
+    CHECK(entries(dir.path) == std::vector<std::string>{"plain"});
+    if (::geteuid() != 0) {  // root writes anywhere
+        const fs::path ro = dir.path / "ro";
+        fs::create_directory(ro);
+        fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+        CHECK(kind_of([&] { write_file_atomic(ro / "f.pem", "x", 0644); }) == ErrorKind::io);
+        fs::permissions(ro, fs::perms::owner_all);
+        CHECK(entries(ro).empty());
+    }
+}
+
+TEST_CASE("write_file_atomic: a failed write leaves no temporary file") {
+    // RLIMIT_FSIZE makes write() fail with EFBIG half-way, even for root.
+    TempDir dir;
+    struct rlimit old;
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old;
+    small.rlim_cur = 1000;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    ErrorKind k = kind_of([&] { write_file_atomic(dir.path / "big.pem", std::string(5000, 'x'), 0644); });
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+    CHECK(k == ErrorKind::io);
+    CHECK(entries(dir.path).empty());
+}
+
+TEST_CASE("read_file") {
+    TempDir dir;
+    CHECK(kind_of([&] { read_file(dir.path / "absent"); }) == ErrorKind::not_found);
+    CHECK(kind_of([&] { read_file(dir.path); }) == ErrorKind::io);
+    try {
+        read_file(dir.path / "absent");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find((dir.path / "absent").string()) != std::string::npos);
+    }
+}
+
+TEST_CASE("CaDirectory: a root CA") {
+    TempDir tmp;
+    const fs::path dir = tmp.path / "ca";
+    CHECK_FALSE(CaDirectory::exists(dir));
+    CHECK(kind_of([&] { CaDirectory::open(dir); }) == ErrorKind::not_found);
+
+    InitOptions o = quick_options();
+    o.policy.allowed_names = {"example.com"};
+    CaDirectory ca = CaDirectory::init(dir, o);
+    CHECK(ca.path() == dir);
+    CHECK(CaDirectory::exists(dir));
+    CHECK(mode_of(dir) == 0700);
+    CHECK(entries(dir) == std::vector<std::string>{"ca-key.pem", "ca.pem", "inventory.db", "policy.json"});
+    CHECK(mode_of(ca.cert_path()) == 0644);
+    CHECK(mode_of(ca.key_path()) == 0400);
+    CHECK(mode_of(ca.policy_path()) == 0644);
+    CHECK(mode_of(ca.inventory_path()) == 0600);
+    CHECK_FALSE(ca.has_intermediate());
+    CHECK(ca.trust_anchor_path() == ca.cert_path());
+    CHECK_FALSE(ca.key_encrypted());
+
+    CaDirectory opened = CaDirectory::open(dir);
+    Authority a = opened.authority();
+    CHECK(a.certificate().subject() == "CN=store test CA");
+    CHECK(a.certificate().self_signed());
+    CHECK(a.parents().empty());
+    CHECK(a.intermediates().empty());
+    CHECK(opened.policy().allowed_names == std::vector<std::string>{"example.com"});
+    CHECK(opened.inventory().list().empty());
+    CHECK(opened.inventory().next_crl_number() == 1);
+
+    // A second init is refused and changes nothing.
+    const std::string cert_before = read_file(ca.cert_path());
+    try {
+        CaDirectory::init(dir, quick_options());
+        FAIL("initialized twice");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::exists);
+        CHECK(std::string(e.what()) == "a CA already exists in " + dir.string());
+    }
+    CHECK(read_file(ca.cert_path()) == cert_before);
+    CHECK(entries(dir) == std::vector<std::string>{"ca-key.pem", "ca.pem", "inventory.db", "policy.json"});
+
+    // Even a lone key is a CA not to be overwritten.
+    fs::remove(ca.cert_path());
+    CHECK(CaDirectory::exists(dir));
+    CHECK(kind_of([&] { CaDirectory::init(dir, quick_options()); }) == ErrorKind::exists);
+    CHECK(kind_of([&] { CaDirectory::open(dir); }) == ErrorKind::not_found);
+}
+
+TEST_CASE("CaDirectory: init into an existing directory keeps what was there") {
+    TempDir tmp;
+    write_file_atomic(tmp.path / "README", "mine", 0644);
+    CaDirectory::init(tmp.path, quick_options());
+    CHECK(read_file(tmp.path / "README") == "mine");
+
+    // A leftover CA file (not ca.pem/ca-key.pem) is refused by name.
+    TempDir other;
+    write_file_atomic(other.path / "inventory.db", "leftover", 0600);
+    try {
+        CaDirectory::init(other.path, quick_options());
+        FAIL("initialized over a leftover inventory");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::exists);
+        CHECK(std::string(e.what()) == (other.path / "inventory.db").string() + " already exists");
+    }
+    CHECK(entries(other.path) == std::vector<std::string>{"inventory.db"});
+    CHECK(read_file(other.path / "inventory.db") == "leftover");
+}
+
+TEST_CASE("CaDirectory: an encrypted key") {
+    TempDir tmp;
+    InitOptions o = quick_options();
+    o.passphrase = "correct horse";
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", o);
+    CHECK(ca.key_encrypted());
+    CHECK(read_file(ca.key_path()).rfind("-----BEGIN ENCRYPTED PRIVATE KEY-----", 0) == 0);
+    CHECK(kind_of([&] { ca.authority(); }) == ErrorKind::passphrase);
+    CHECK(kind_of([&] { ca.authority("wrong horse"); }) == ErrorKind::passphrase);
+    Authority a = ca.authority("correct horse");
+    CHECK(a.certificate() == Certificate::load(ca.cert_path()));
+}
+
+TEST_CASE("CaDirectory: with an intermediate") {
+    TempDir tmp;
+    const fs::path dir = tmp.path / "ca";
+    InitOptions o = quick_options();
+    o.intermediate = true;
+    o.passphrase = "pw";
+    o.ca.constraints.permit("example.com");
+    CaDirectory ca = CaDirectory::init(dir, o);
+    CHECK(entries(dir) == std::vector<std::string>{"ca-key.pem", "ca.pem", "chain.pem", "inventory.db",
+                                                   "policy.json", "root-key.pem", "root.pem"});
+    CHECK(mode_of(ca.root_key_path()) == 0400);
+    CHECK(mode_of(ca.root_path()) == 0644);
+    CHECK(mode_of(ca.chain_path()) == 0644);
+    CHECK(ca.has_intermediate());
+    CHECK(ca.trust_anchor_path() == ca.root_path());
+    CHECK(ca.key_encrypted());
+    CHECK(read_file(ca.root_key_path()).rfind("-----BEGIN ENCRYPTED PRIVATE KEY-----", 0) == 0);
+
+    Certificate root = Certificate::load(ca.root_path());
+    Certificate inter = Certificate::load(ca.cert_path());
+    CHECK(root.self_signed());
+    CHECK(root.subject() == "CN=store test CA Root");
+    CHECK(inter.subject() == "CN=store test CA");
+    CHECK(inter.signed_by(root));
+    CHECK(inter.path_len() == 0);
+    CHECK(inter.not_after() == t0 + std::chrono::days{1825});
+    CHECK(Certificate::load_chain(ca.chain_path()) == std::vector<Certificate>{inter});
+
+    Authority a = ca.authority("pw");
+    CHECK(a.certificate() == inter);
+    CHECK(a.parents() == std::vector<Certificate>{root});
+    CHECK(a.root() == root);
+    CHECK(a.intermediates() == std::vector<Certificate>{inter});
+
+    // The intermediate is in the inventory, as a "ca" record.
+    auto all = ca.inventory().list();
+    REQUIRE(all.size() == 1);
+    CHECK(all[0].serial_hex == inter.serial_hex());
+    CHECK(all[0].profile == "ca");
+    CHECK(ca.inventory().find(inter.serial_hex())->pem == inter.to_pem());
+}
+
+TEST_CASE("CaDirectory: a key that does not match ca.pem") {
+    TempDir tmp;
+    CaDirectory a = CaDirectory::init(tmp.path / "a", quick_options());
+    CaDirectory b = CaDirectory::init(tmp.path / "b", quick_options());
+    fs::remove(a.key_path());
+    fs::copy_file(b.key_path(), a.key_path());
+    try {
+        a.authority();
+        FAIL("loaded a mismatched key");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::policy);
+        CHECK(std::string(e.what()) ==
+              "CA key " + a.key_path().string() + " does not match " + a.cert_path().string());
+    }
+    // A missing key names the file.
+    fs::remove(a.key_path());
+    CHECK(kind_of([&] { a.authority(); }) == ErrorKind::not_found);
+}
+
+TEST_CASE("CaDirectory: a missing inventory is not silently recreated") {
+    TempDir tmp;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", quick_options());
+    fs::remove(ca.inventory_path());
+    CaDirectory again = CaDirectory::open(tmp.path / "ca");
+    try {
+        again.inventory();
+        FAIL("opened a missing inventory");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::store);
+        CHECK(std::string(e.what()).rfind("inventory " + ca.inventory_path().string() + ": missing", 0) == 0);
+    }
+    CHECK_FALSE(fs::exists(ca.inventory_path()));
+}
+
+TEST_CASE("CaDirectory: a failed init leaves nothing behind") {
+    TempDir tmp;
+    SUBCASE("refused before anything is written") {
+        InitOptions o = quick_options();
+        o.intermediate = true;
+        o.ca.key_type = KeyType::rsa_2048;
+        o.ca.validity = std::chrono::days{-1};  // not_after before not_before
+        const fs::path dir = tmp.path / "new" / "ca";
+        bool threw = false;
+        try {
+            CaDirectory::init(dir, o);
+        } catch (const Error&) {
+            threw = true;
+        }
+        if (threw) CHECK_FALSE(fs::exists(tmp.path / "new"));
+    }
+    SUBCASE("a directory that cannot be made") {
+        write_file_atomic(tmp.path / "file", "x", 0644);
+        CHECK(kind_of([&] { CaDirectory::init(tmp.path / "file" / "ca", quick_options()); }) == ErrorKind::io);
+        CHECK(read_file(tmp.path / "file") == "x");
+    }
+    SUBCASE("failing half-way through the files") {
+        // Keys and PEMs fit in 3000 bytes, an SQLite database does not: init
+        // fails creating inventory.db after writing the root files.
+        for (bool existing_dir : {false, true}) {
+            const fs::path dir = tmp.path / (existing_dir ? "existing" : "fresh");
+            if (existing_dir) {
+                fs::create_directory(dir);
+                write_file_atomic(dir / "notes.txt", "keep me", 0644);
+            }
+            InitOptions o = quick_options();
+            o.intermediate = true;
+            struct rlimit old;
+            REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+            auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+            struct rlimit small = old;
+            small.rlim_cur = 3000;
+            REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+            bool threw = false;
+            try {
+                CaDirectory::init(dir, o);
+            } catch (const Error&) {
+                threw = true;
+            }
+            ::setrlimit(RLIMIT_FSIZE, &old);
+            std::signal(SIGXFSZ, old_handler);
+            CHECK(threw);
+            if (existing_dir) {
+                CHECK(entries(dir) == std::vector<std::string>{"notes.txt"});
+            } else {
+                CHECK_FALSE(fs::exists(dir));
+            }
+            // And a retry works.
+            CaDirectory::init(dir, quick_options());
+            CHECK(CaDirectory::exists(dir));
+        }
+    }
+}
