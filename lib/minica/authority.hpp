@@ -47,7 +47,8 @@ struct CertificateTemplate {
 std::string random_serial();
 
 struct CaOptions {
-    DistinguishedName subject{.common_name = "minica root CA"};
+    DistinguishedName subject{"minica root CA", {}, {}, {}};  // CN (positional: keeps GCC 12's
+                                                             // -Wmissing-field-initializers quiet for users)
     KeyType key_type = KeyType::ec_p256;
     // Default: default_root_validity for a root, default_intermediate_validity
     // for an intermediate (which also never outlives its issuer).
@@ -142,7 +143,8 @@ public:
     std::string sign_bytes(std::string_view tbs, std::string& algorithm_identifier) const;
 
 private:
-    struct State;  // what signing needs, computed once: issuer name DER, SKI, constraints, digest
+    struct State;
+    Authority(Certificate certificate, PrivateKey key, std::shared_ptr<const State> state);  // what signing needs, computed once: issuer name DER, SKI, constraints, digest
     Certificate cert_;
     PrivateKey key_;
     std::vector<Certificate> parents_;
