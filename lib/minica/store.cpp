@@ -3,6 +3,7 @@
 #include "minica/store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,11 +104,62 @@ bool publish_noreplace(const fs::path& tmp, const fs::path& path) {
 }
 }  // namespace detail
 
+namespace {
+void write_all(int fd, std::string_view content, unsigned mode, const fs::path& path) {
+    if (::fchmod(fd, static_cast<mode_t>(mode & 07777)) != 0) throw_io("writing", path, errno);
+    const char* p = content.data();
+    std::size_t left = content.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_io("writing", path, errno);
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) throw_io("writing", path, errno);
+}
+
+// The preferred way: an unnamed file (O_TMPFILE) that gets its name only once
+// it is complete and on disk, so a process killed at any moment leaves no file
+// at all behind, not even a temporary one. Returns false where the file system
+// (or a missing /proc) does not allow it; the caller then uses a named temp file.
+bool write_unnamed_then_link(const fs::path& dir, const fs::path& path, std::string_view content, unsigned mode,
+                             bool overwrite) {
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return false;
+        throw_io("writing", path, errno);
+    }
+    Fd guard(fd);
+    write_all(fd, content, mode, path);
+    char proc[64];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    fs::path target = path;
+    if (overwrite) target = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
+    if (::linkat(AT_FDCWD, proc, AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+        int err = errno;
+        if (err == EEXIST && !overwrite) throw Error(ErrorKind::exists, path.string() + " already exists");
+        if (err == ENOENT && !path_exists("/proc/self/fd")) return false;
+        throw_io("writing", path, err);
+    }
+    if (overwrite && ::rename(target.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(target.c_str());
+        throw_io("writing", path, err);
+    }
+    fsync_dir(dir, path);
+    return true;
+}
+}  // namespace
+
 void write_file_atomic(const fs::path& path, std::string_view content, unsigned mode, bool overwrite) {
     if (!overwrite && path_exists(path)) throw Error(ErrorKind::exists, path.string() + " already exists");
     const fs::path dir = parent_dir(path);
     const std::string base = path.filename().string();
     if (base.empty() || base == "." || base == "..") throw_io("writing", path, EISDIR);
+    if (write_unnamed_then_link(dir, path, content, mode, overwrite)) return;
 
     fs::path tmp;
     int fd = -1;
@@ -122,19 +174,7 @@ void write_file_atomic(const fs::path& path, std::string_view content, unsigned 
     try {
         {
             Fd guard(fd);
-            if (::fchmod(fd, static_cast<mode_t>(mode & 07777)) != 0) throw_io("writing", path, errno);
-            const char* p = content.data();
-            std::size_t left = content.size();
-            while (left > 0) {
-                ssize_t n = ::write(fd, p, left);
-                if (n < 0) {
-                    if (errno == EINTR) continue;
-                    throw_io("writing", path, errno);
-                }
-                p += n;
-                left -= static_cast<std::size_t>(n);
-            }
-            if (::fsync(fd) != 0) throw_io("writing", path, errno);
+            write_all(fd, content, mode, path);
             if (::close(guard.release()) != 0) throw_io("writing", path, errno);
         }
         if (overwrite) {
@@ -320,7 +360,69 @@ CaDirectory CaDirectory::open(const fs::path& dir) {
     return CaDirectory(dir);
 }
 
+namespace {
+// Serialises CA creation in one directory across processes: flock(2) on the
+// directory itself, which the kernel releases even when the holder is killed.
+class DirLock {
+public:
+    explicit DirLock(const fs::path& dir) {
+        fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd_ < 0) throw_io("locking", dir, errno);
+        while (::flock(fd_, LOCK_EX) != 0) {
+            int err = errno;
+            if (err == EINTR) continue;
+            ::close(fd_);
+            throw_io("locking", dir, err);
+        }
+    }
+    ~DirLock() { ::close(fd_); }
+    DirLock(const DirLock&) = delete;
+    DirLock& operator=(const DirLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+}  // namespace
+
 CaDirectory CaDirectory::init(const fs::path& dir, const InitOptions& options) {
+    fs::path created = make_dirs(dir);
+    try {
+        DirLock lock(dir);
+        return init_locked(dir, options, created);
+    } catch (...) {
+        if (!created.empty()) {
+            std::error_code ec;
+            fs::remove_all(created, ec);
+        }
+        throw;
+    }
+}
+
+CaDirectory CaDirectory::open_or_init(const fs::path& dir, const InitOptions& options, bool& created) {
+    created = false;
+    if (path_exists(dir / "ca.pem")) return open(dir);
+    make_dirs(dir);
+    DirLock lock(dir);  // another process may be creating it right now: wait for it
+    if (path_exists(dir / "ca.pem")) return open(dir);
+    // CA files without ca.pem are what an init killed midway leaves (ca.pem is
+    // written last, so nothing was ever issued under them). Move them aside,
+    // never delete: nothing is lost, and the directory is usable again.
+    std::vector<fs::path> leftovers;
+    for (const char* name : ca_files)
+        if (path_exists(dir / name)) leftovers.push_back(dir / name);
+    for (const char* name : {"inventory.db-wal", "inventory.db-shm", "inventory.db-journal"})
+        if (path_exists(dir / name)) leftovers.push_back(dir / name);
+    if (!leftovers.empty()) {
+        fs::path aside = dir / ("interrupted-init-" + std::to_string(now().time_since_epoch().count()));
+        if (::mkdir(aside.c_str(), 0700) != 0) throw_io("creating", aside, errno);
+        for (auto& p : leftovers) fs::rename(p, aside / p.filename());
+        logger()->warn("{} held an interrupted CA creation; its files were moved to {}", dir.string(), aside.string());
+    }
+    created = true;
+    return init_locked(dir, options, {});
+}
+
+CaDirectory CaDirectory::init_locked(const fs::path& dir, const InitOptions& options, const fs::path& created_dir) {
     if (exists(dir)) throw Error(ErrorKind::exists, "a CA already exists in " + dir.string());
     for (const char* name : ca_files) {
         fs::path p = dir / name;
@@ -353,7 +455,7 @@ CaDirectory CaDirectory::init(const fs::path& dir, const InitOptions& options) {
     const std::string policy_json = options.policy.to_json();
 
     Undo undo;
-    undo.dir(make_dirs(dir));
+    undo.dir(created_dir);
     CaDirectory ca(dir);
     auto write = [&](const fs::path& p, const std::string& content, unsigned mode) {
         write_file_atomic(p, content, mode);

@@ -151,6 +151,11 @@ public:
     static CaDirectory init(const std::filesystem::path& dir, const InitOptions& options);
     // Error(not_found) "no CA in <dir>" when absent (no ca.pem).
     static CaDirectory open(const std::filesystem::path& dir);
+    // What `minica sign` does on first use: opens the CA in `dir`, or creates
+    // it when there is none. Safe when many processes do it at once (they wait
+    // on a lock on the directory and all use the one CA created), and after an
+    // init killed midway (its files, never used, are moved aside).
+    static CaDirectory open_or_init(const std::filesystem::path& dir, const InitOptions& options, bool& created);
     static bool exists(const std::filesystem::path& dir);  // ca.pem or ca-key.pem present
 
     const std::filesystem::path& path() const noexcept { return dir_; }
@@ -180,6 +185,8 @@ public:
 
 private:
     explicit CaDirectory(std::filesystem::path dir);
+    static CaDirectory init_locked(const std::filesystem::path& dir, const InitOptions& options,
+                                   const std::filesystem::path& created_dir);
     std::filesystem::path dir_;
     std::shared_ptr<Inventory> inventory_;
 };

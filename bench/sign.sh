@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench/sign.sh - the wall time of `minica sign` issuing one P-256 leaf with an
+# existing CA, against the equivalent one-shot OpenSSL command
+#   openssl req -x509 -CA ca.pem -CAkey ca-key.pem -newkey ec
+#       -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x
+#       -addext subjectAltName=DNS:x -keyout key.pem -out cert.pem
+# run against the same CA, alternating (minica, openssl, minica, ...), after a
+# warm-up. Prints one JSON document: medians and spreads of wall and CPU
+# (user+sys of the child) time, and ratio = minica median / openssl median.
+# The target is ratio <= 0.5.
+#
+# usage: bench/sign.sh [--minica PATH] [--runs N] [--dir DIR]
+#   --minica  the binary (default: build/tools/minica/minica, or $MINICA)
+#   --runs    runs of each command (default 30)
+#   --dir     work directory (default: a new one under ${TMPDIR:-/tmp}); its
+#             file system matters: minica fsyncs every file and the inventory,
+#             openssl fsyncs nothing. The JSON names the file system type.
+set -eu
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MINICA="${MINICA:-$HERE/../build/tools/minica/minica}"
+RUNS=30
+DIR=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --minica) MINICA="$2"; shift 2;;
+    --runs) RUNS="$2"; shift 2;;
+    --dir) DIR="$2"; shift 2;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
+    *) echo "unknown argument: $1" >&2; exit 2;;
+  esac
+done
+[ -x "$MINICA" ] || { echo "no minica binary at $MINICA (build it, or pass --minica)" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "openssl not found" >&2; exit 2; }
+CLEANUP=""
+if [ -z "$DIR" ]; then DIR="$(mktemp -d "${TMPDIR:-/tmp}/minica-bench-sign.XXXXXX")"; CLEANUP="$DIR"; fi
+trap '[ -n "$CLEANUP" ] && rm -rf "$CLEANUP"' EXIT
+mkdir -p "$DIR"
+
+exec python3 - "$MINICA" "$RUNS" "$DIR" <<'PY'
+import json, os, statistics, subprocess, sys, time
+
+minica, runs, work = sys.argv[1], int(sys.argv[2]), os.path.abspath(sys.argv[3])
+ca = os.path.join(work, "ca")
+env = {k: v for k, v in os.environ.items() if not k.startswith("MINICA_") and not k.startswith("OPENSSL_")}
+env["MINICA_CA_DIR"] = ca
+subprocess.run([minica, "init", "--key", "ec-p256"], env=env, check=True, capture_output=True)
+os.makedirs(os.path.join(work, "openssl"), exist_ok=True)
+
+cmds = {
+    "minica": [minica, "sign", "x", "--out", os.path.join(work, "minica"), "--force"],
+    "openssl": ["openssl", "req", "-x509", "-CA", os.path.join(ca, "ca.pem"), "-CAkey", os.path.join(ca, "ca-key.pem"),
+                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=x",
+                "-addext", "subjectAltName=DNS:x", "-days", "397",
+                "-keyout", os.path.join(work, "openssl", "key.pem"), "-out", os.path.join(work, "openssl", "cert.pem")],
+}
+
+def once(cmd):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[0]} failed: {err.decode(errors='replace')}")
+    return wall * 1000, (ru.ru_utime + ru.ru_stime) * 1000
+
+for _ in range(3):  # warm-up: page cache, first inventory open
+    for c in cmds.values():
+        once(c)
+res = {k: {"wall": [], "cpu": []} for k in cmds}
+for _ in range(runs):
+    for k, c in cmds.items():
+        w, cpu = once(c)
+        res[k]["wall"].append(w)
+        res[k]["cpu"].append(cpu)
+
+def summary(v):
+    q = statistics.quantiles(v, n=10)
+    return {"median": round(statistics.median(v), 2), "p10": round(q[0], 2), "p90": round(q[-1], 2)}
+
+fs = subprocess.run(["stat", "-f", "-c", "%T", work], capture_output=True, text=True).stdout.strip()
+out = {
+    "benchmark": "sign one P-256 leaf with an existing CA",
+    "runs": runs,
+    "filesystem": fs,
+    "minica": {"wall_ms": summary(res["minica"]["wall"]), "cpu_ms": summary(res["minica"]["cpu"]),
+               "command": " ".join(cmds["minica"])},
+    "openssl": {"wall_ms": summary(res["openssl"]["wall"]), "cpu_ms": summary(res["openssl"]["cpu"]),
+                "command": " ".join(cmds["openssl"])},
+}
+out["ratio"] = round(statistics.median(res["minica"]["wall"]) / statistics.median(res["openssl"]["wall"]), 3)
+out["cpu_ratio"] = round(statistics.median(res["minica"]["cpu"]) / statistics.median(res["openssl"]["cpu"]), 3)
+out["target"] = 0.5
+out["meets_target"] = out["ratio"] <= out["target"]
+print(json.dumps(out, indent=2))
+PY

@@ -1,0 +1,85 @@
+// minica: a private certificate authority on the command line. One verb per
+// file; each is one library call. This file parses, sets up logging, runs
+// the verb and turns every failure into one line and an exit code:
+// 0 success, 1 refused or failed, 2 usage error.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <openssl/crypto.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli.hpp"
+#include "minica/error.hpp"
+
+namespace {
+
+// One line, whatever the message holds.
+std::string one_line(std::string s) {
+    for (char& c : s)
+        if (c == '\n' || c == '\r') c = ' ';
+    return s;
+}
+
+// The library logs through the logger named "minica" (log.hpp); register it
+// here, on stderr, before anything can create the default one. A plain sink:
+// no colour detection, no thread pool, nothing that costs at startup.
+void setup_logging(const minica::cli::Globals& g) {
+    auto logger = std::make_shared<spdlog::logger>("minica", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_pattern("%n: %l: %v");
+    logger->set_level(g.verbose ? spdlog::level::debug : g.quiet ? spdlog::level::err : spdlog::level::warn);
+    spdlog::register_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // minica sets every algorithm and parameter it uses itself: it does not
+    // read openssl.cnf (which costs startup time and could change behaviour),
+    // nor free OpenSSL's tables one by one at exit (the process is ending).
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT, nullptr);
+
+    using namespace minica::cli;
+    Globals g;
+    CLI::App app{"minica: a private certificate authority and PKI toolkit", "minica"};
+    app.require_subcommand(1);
+    app.fallthrough();  // global flags may follow the verb: minica sign x -v
+    app.set_version_flag("--version", std::string("minica ") + MINICA_VERSION);
+    app.add_option("--ca-dir", g.ca_dir,
+                   "CA directory (default: $MINICA_CA_DIR, else $XDG_DATA_HOME/minica, else ~/.local/share/minica)");
+    auto* verbose = app.add_flag("-v,--verbose", g.verbose, "log debug messages and OpenSSL's error queue");
+    app.add_flag("-q,--quiet", g.quiet, "log errors only")->excludes(verbose);
+
+    std::vector<Verb> verbs{add_init(app, g),   add_sign(app, g),   add_csr(app, g),    add_inspect(app, g),
+                            add_verify(app, g), add_export(app, g), add_list(app, g),   add_revoke(app, g),
+                            add_crl(app, g),    add_renew(app, g)};
+    try {
+        app.parse(argc, argv);
+        setup_logging(g);
+        for (auto& verb : verbs)
+            if (verb.command->parsed()) {
+                verb.run();
+                std::fflush(stdout);
+                return 0;
+            }
+        throw CLI::RequiredError("a verb");
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        std::cerr << "minica: " << one_line(e.what()) << " (minica --help for usage)\n";
+        return 2;
+    } catch (const minica::Error& e) {
+        std::fflush(stdout);
+        std::cerr << "minica: " << one_line(e.what()) << "\n";
+        if (g.verbose && !e.openssl_queue().empty())
+            std::cerr << "minica: OpenSSL: " << one_line(e.openssl_queue()) << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::cerr << "minica: " << one_line(e.what()) << "\n";
+        return 1;
+    }
+}
