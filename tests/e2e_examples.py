@@ -4,7 +4,7 @@
   - examples/doctest_mtls.cpp: a doctest suite doing mTLS over loopback with the fixture;
   - examples/asio_mtls.cpp: an Asio mTLS echo with contexts configured by the fixture;
   - examples/curl_client.cpp: libcurl trusting the fixture's CA from memory;
-  - examples/README-testing.md: its C++ example is examples/doctest_mtls.cpp, byte for byte.
+  - README.md ("Using minica in your tests"): its C++ example is examples/doctest_mtls.cpp, byte for byte.
 
 Stdlib only. Prints "N passed, M failed" last; exits non-zero on failure.
 """
@@ -63,13 +63,14 @@ class Examples(unittest.TestCase):
 
 class Readme(unittest.TestCase):
     def test_readme_example_is_the_built_example(self):
-        readme = (SOURCE / "examples" / "README-testing.md").read_text()
-        blocks = re.findall(r"^```cpp\n(.*?)^```$", readme, re.M | re.S)
-        self.assertTrue(blocks, "README-testing.md has no ```cpp block")
+        readme = (SOURCE / "README.md").read_text()
+        self.assertIn("## Using minica in your tests", readme)
+        section = readme.split("## Using minica in your tests", 1)[1]
+        blocks = re.findall(r"^```cpp\n(.*?)^```$", section, re.M | re.S)
+        self.assertTrue(blocks, "README.md's testing section has no ```cpp block")
         example = (SOURCE / "examples" / "doctest_mtls.cpp").read_text()
         self.assertEqual(blocks[0], example,
                          "the README's example and examples/doctest_mtls.cpp have drifted apart")
-        self.assertIn("## Using minica in your tests", readme)
 
 
 def main():
