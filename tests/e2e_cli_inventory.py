@@ -573,6 +573,35 @@ class Concurrency(Base):
         for n in names:
             self.check_leaf_dir(out / n, ca_cert)
 
+    def test_concurrent_inits(self):
+        """`minica init` run several times at once on a new directory: one
+        wins, the others are refused, and the winner's CA is what stays (a
+        loser must never remove what the winner made)."""
+        rounds, per_round = 40, 8
+        t0 = time.monotonic()
+        for rnd in range(rounds):
+            if rnd >= 5 and time.monotonic() - t0 > 10 * SLOW:
+                break
+            ca = self.tmp / f"race{rnd}" / "ca"
+            procs = [ic.spawn_minica(ca, ["init", "--name", f"Racer {rnd}-{i}"], self.home) for i in range(per_round)]
+            self.procs += procs
+            won = []
+            for i, p in enumerate(procs):
+                o, e = p.communicate(timeout=60 * SLOW)
+                self.assert_no_crash(ic.Run(["init"], p.returncode, o, e))
+                if p.returncode == 0:
+                    won.append(i)
+                else:
+                    self.assertIn("already exists", e)
+            self.assertEqual(len(won), 1, f"round {rnd}: winners {won}")
+            left = sorted(os.listdir(ca)) if ca.exists() else "nothing"
+            self.assertTrue((ca / "ca.pem").exists(),
+                            f"round {rnd}: init of Racer {rnd}-{won[0]} succeeded, but the CA directory holds {left}")
+            cert = ic.load_cert(ca / "ca.pem")
+            self.assertEqual(ic.subject_line(cert.subject), f"CN=Racer {rnd}-{won[0]}")
+            self.assertEqual(ic.spki(ic.load_key(ca / "ca-key.pem")), ic.spki(cert))
+            self.assertEqual(self.listing(ca), [])
+
 
 # ---- 4. crash safety ------------------------------------------------------------------------
 

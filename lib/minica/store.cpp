@@ -388,12 +388,13 @@ CaDirectory CaDirectory::init(const fs::path& dir, const InitOptions& options) {
     fs::path created = make_dirs(dir);
     try {
         DirLock lock(dir);
-        return init_locked(dir, options, created);
+        return init_locked(dir, options, {});
     } catch (...) {
-        if (!created.empty()) {
-            std::error_code ec;
-            fs::remove_all(created, ec);
-        }
+        // Remove the directories made here only while they are empty: another
+        // process may have won the lock and made its CA in them meanwhile.
+        if (!created.empty())
+            for (fs::path p = dir; ::rmdir(p.c_str()) == 0 && p != created; p = p.parent_path()) {
+            }
         throw;
     }
 }
