@@ -6,6 +6,7 @@
 
 #include "minica/authority.hpp"
 #include "minica/detail/ossl.hpp"
+#include "minica/detail/x509util.hpp"
 #include "minica/error.hpp"
 #include "minica/revocation.hpp"
 #include "minica/verify.hpp"
@@ -280,4 +281,69 @@ TEST_CASE("CRLs: v2, growing number, AKI, reasons; revoked leaves fail verificat
     CHECK_THROWS_AS(parse_revocation_reason("bogus"), Error);
     Crl empty = Crl::build(root, {}, {.number = 8});
     CHECK(empty.entries().empty());
+}
+
+// Certificate reads names, serial, validity, extensions and the SPKI from the
+// DER itself (certificate.cpp, parse_fields), not through X509: each must be
+// what OpenSSL's X509 says.
+TEST_CASE("certificate fields read from the DER agree with OpenSSL's X509") {
+    CaOptions o;
+    o.subject.common_name = "Fields Root";
+    o.subject.organization = "minica tests";
+    Authority root = Authority::create_root(o);
+    CaOptions io;
+    io.subject.common_name = "Fields Intermediate";
+    io.key_type = KeyType::ec_p384;
+    Authority inter = root.create_intermediate(io);
+    std::vector<Certificate> certs{root.certificate(), inter.certificate()};
+    for (KeyType kt : {KeyType::ec_p256, KeyType::ed25519, KeyType::rsa_2048}) {
+        LeafOptions lo;
+        lo.key_type = kt;
+        lo.profile = Profile::both;
+        lo.names = sans({"a.example.test", "*.w.example.test", "192.0.2.7", "2001:db8::1", "ops@example.test",
+                         "spiffe://example.test/x"});
+        certs.push_back(inter.issue(lo).certificate);
+    }
+    for (const Certificate& parsed : certs) {
+        // A fresh object from the DER alone, so no X509 was parsed before the accessors run.
+        Certificate c = Certificate::from_der(parsed.der());
+        Certificate x = Certificate::from_der(parsed.der());
+        X509* n = x.native();
+        CAPTURE(c.subject());
+        unsigned char* buf = nullptr;
+        int len = i2d_X509_NAME(X509_get_subject_name(n), &buf);
+        CHECK(c.subject_der() == std::string(reinterpret_cast<char*>(buf), static_cast<std::size_t>(len)));
+        OPENSSL_free(buf);
+        buf = nullptr;
+        len = i2d_PUBKEY(X509_get0_pubkey(n), &buf);
+        CHECK(c.public_key_der() == std::string(reinterpret_cast<char*>(buf), static_cast<std::size_t>(len)));
+        OPENSSL_free(buf);
+        CHECK(c.key_type() == detail::key_type_name(X509_get0_pubkey(n)));
+        CHECK(c.is_ca() == ((X509_get_extension_flags(n) & EXFLAG_CA) != 0));
+        CHECK(c.self_issued() == (X509_check_issued(n, n) == X509_V_OK));
+        detail::BnPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(n), nullptr));
+        char* hex = BN_bn2hex(serial.get());
+        std::string h(hex);
+        OPENSSL_free(hex);
+        CHECK(c.serial_hex() == h.substr(h.find_first_not_of('0')));
+        CHECK(ASN1_TIME_cmp_time_t(X509_get0_notAfter(n), system_clock::to_time_t(c.not_after())) == 0);
+        CHECK(ASN1_TIME_cmp_time_t(X509_get0_notBefore(n), system_clock::to_time_t(c.not_before())) == 0);
+        const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(n);
+        CHECK(c.key_identifier() == (ski ? std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
+                                                       static_cast<std::size_t>(ASN1_STRING_length(ski)))
+                                         : std::string()));
+        detail::Ptr<GENERAL_NAMES> gens(
+            static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(n, NID_subject_alt_name, nullptr, nullptr)));
+        CHECK(c.names().all() == detail::from_general_names(gens.get()).all());
+        CHECK(c.subject() == x.subject());
+        CHECK(c.matches(c.is_ca() ? (c == root.certificate() ? root.key() : inter.key()) : root.key()) ==
+              (c.is_ca()));
+    }
+    // Malformed: truncated, trailing bytes, a wrong outer tag.
+    std::string der = root.certificate().der();
+    CHECK_THROWS_AS(Certificate::from_der(der.substr(0, der.size() - 1)), Error);
+    CHECK_THROWS_AS(Certificate::from_der(der + std::string(1, '\0')), Error);
+    std::string bad = der;
+    bad[0] = 0x31;
+    CHECK_THROWS_AS(Certificate::from_der(bad), Error);
 }

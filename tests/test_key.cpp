@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "minica/error.hpp"
 #include "minica/key.hpp"
@@ -91,4 +92,56 @@ TEST_CASE("corrupt, truncated and unsupported keys give errors naming the input"
     REQUIRE(small != nullptr);
     CHECK_THROWS_WITH_AS(PrivateKey{small}, doctest::Contains("unsupported RSA key size 1024"), Error);
     CHECK_THROWS_AS(PrivateKey::load("/nonexistent/key.pem"), Error);
+}
+
+// PrivateKey::from_pem reads unencrypted PKCS#8 EC and Ed25519 keys itself
+// (key.cpp, pkey_from_pkcs8); OpenSSL's decoder must agree on every one.
+TEST_CASE("the PKCS#8 fast path reads exactly what OpenSSL's decoder reads") {
+    for (KeyType t : {KeyType::ec_p256, KeyType::ec_p384, KeyType::ed25519}) {
+        CAPTURE(to_string(t));
+        PrivateKey k = PrivateKey::generate(t);
+        std::string pem = k.to_pem();
+        PrivateKey fast = PrivateKey::from_pem(pem);
+        CHECK(fast.type() == t);
+        CHECK(fast.to_der() == k.to_der());
+        CHECK(fast.public_key_der() == k.public_key_der());
+        BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        EVP_PKEY* ossl = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+        BIO_free(bio);
+        REQUIRE(ossl != nullptr);
+        CHECK(EVP_PKEY_eq(fast.native(), ossl) == 1);
+        EVP_PKEY_free(ossl);
+        // And it signs: a signature made with the fast-path key verifies with the original.
+        const unsigned char msg[] = "minica";
+        std::size_t siglen = 0;
+        EVP_MD_CTX* md = EVP_MD_CTX_new();
+        const EVP_MD* digest = t == KeyType::ed25519 ? nullptr : EVP_sha256();
+        REQUIRE(EVP_DigestSignInit(md, nullptr, digest, nullptr, fast.native()) == 1);
+        REQUIRE(EVP_DigestSign(md, nullptr, &siglen, msg, sizeof msg) == 1);
+        std::string sig(siglen, '\0');
+        REQUIRE(EVP_DigestSign(md, reinterpret_cast<unsigned char*>(sig.data()), &siglen, msg, sizeof msg) == 1);
+        EVP_MD_CTX_free(md);
+        md = EVP_MD_CTX_new();
+        REQUIRE(EVP_DigestVerifyInit(md, nullptr, digest, nullptr, k.native()) == 1);
+        CHECK(EVP_DigestVerify(md, reinterpret_cast<unsigned char*>(sig.data()), siglen, msg, sizeof msg) == 1);
+        EVP_MD_CTX_free(md);
+    }
+}
+
+TEST_CASE("a PKCS#8 EC key whose public point is not its private scalar's is refused") {
+    PrivateKey k = PrivateKey::generate(KeyType::ec_p256);
+    PrivateKey other = PrivateKey::generate(KeyType::ec_p256);
+    std::string der = k.to_der();
+    std::string other_der = other.to_der();
+    // The public point is the last 65 octets of the ECPrivateKey (no attributes follow).
+    der.replace(der.size() - 65, 65, other_der.substr(other_der.size() - 65));
+    std::string pem = pem_encode("PRIVATE KEY", der);
+    try {
+        PrivateKey::from_pem(pem, "swapped.pem");
+        FAIL("a mismatched key pair was accepted");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::parse);
+        CHECK(std::string(e.what()).find("swapped.pem") != std::string::npos);
+        CHECK(std::string(e.what()).find("does not match") != std::string::npos);
+    }
 }

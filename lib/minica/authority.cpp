@@ -275,15 +275,6 @@ Certificate build(const CertificateTemplate& t, std::string_view spki, const Iss
     return Certificate::adopt_der(std::move(out), nullptr);
 }
 
-std::string name_der(X509_NAME* name) {
-    unsigned char* buf = nullptr;
-    int n = i2d_X509_NAME(name, &buf);
-    if (n <= 0) throw_openssl(ErrorKind::crypto, "encoding issuer name");
-    std::string out(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-    OPENSSL_free(buf);
-    return out;
-}
-
 Time clamp_to_issuer(Time not_after, Time issuer_not_after, std::string_view what) {
     if (not_after <= issuer_not_after) return not_after;
     logger()->warn("{} validity shortened to end with its issuer's on {}", what, format_time(issuer_not_after));
@@ -334,11 +325,9 @@ Authority::Authority(Certificate certificate, PrivateKey key, std::vector<Certif
     if (!cert_.matches(key_))
         throw Error(ErrorKind::policy, "the CA key does not match the CA certificate \"" + cert_.subject() + "\"");
     auto state = std::make_shared<State>(key_);
-    state->issuer.name_der = name_der(X509_get_subject_name(cert_.native()));
-    const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert_.native());
-    state->issuer.key_id = ski ? std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski)),
-                                             static_cast<std::size_t>(ASN1_STRING_length(ski)))
-                               : key_identifier(cert_.public_key_der());
+    state->issuer.name_der = cert_.subject_der();
+    state->issuer.key_id = cert_.key_identifier();
+    if (state->issuer.key_id.empty()) state->issuer.key_id = key_identifier(cert_.public_key_der());
     state->issuer.signer = &state->signer;
     state->not_after = cert_.not_after();
     auto nc = cert_.name_constraints();
@@ -349,7 +338,7 @@ Authority::Authority(Certificate certificate, PrivateKey key, std::vector<Certif
     }
     // A root is self-issued (names and key identifiers match); telling so
     // needs no signature check (X509_self_signed would verify one).
-    auto self_issued = [](const Certificate& c) { return X509_check_issued(c.native(), c.native()) == X509_V_OK; };
+    auto self_issued = [](const Certificate& c) { return c.self_issued(); };
     if (!(parents_.empty() && self_issued(cert_))) {
         auto& inter = state->intermediates;
         inter.push_back(cert_);

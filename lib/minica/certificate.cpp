@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "minica/detail/der.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/detail/x509util.hpp"
 #include "minica/error.hpp"
@@ -72,10 +73,110 @@ std::string DistinguishedName::to_string() const {
 
 // ---- Certificate ---------------------------------------------------------------
 
+// The fields of TBSCertificate, read without building an X509. OpenSSL 3.0's
+// d2i_X509 decodes the public key through its provider decoders, ~1.3M
+// instructions per certificate (several times that for the first one in a
+// process): more than a whole `minica sign` otherwise costs. Names, serial,
+// validity, extensions and the SPKI bytes need none of that, so they come
+// from here; what needs the key object (signatures, key size, RSA) parses
+// the X509 lazily (Impl::get).
+struct CertFields {
+    Ptr<ASN1_STRING> serial;  // ASN1_INTEGER
+    Ptr<X509_NAME> issuer, subject;
+    Ptr<ASN1_STRING> not_before, not_after;  // ASN1_TIME
+    std::string subject_der;
+    std::string spki;  // SubjectPublicKeyInfo DER, as in the certificate
+    std::string spki_alg_oid, spki_curve_oid;  // content octets
+    STACK_OF(X509_EXTENSION)* extensions = nullptr;
+    CertFields() = default;
+    CertFields(const CertFields&) = delete;
+    CertFields& operator=(const CertFields&) = delete;
+    ~CertFields() { sk_X509_EXTENSION_pop_free(extensions, X509_EXTENSION_free); }
+    template <class T> Ptr<T> ext(int nid) const {
+        return Ptr<T>(static_cast<T*>(X509V3_get_d2i(extensions, nid, nullptr, nullptr)));
+    }
+};
+
+namespace {
+
+// One TLV off the front of `from`, whole (tag and length included); empty if malformed.
+std::string_view take(std::string_view& from, std::uint8_t& tag) {
+    std::string_view before = from, content;
+    if (!der::next(from, tag, content)) return {};
+    return before.substr(0, before.size() - from.size());
+}
+
+// d2i of exactly `whole`, or nullptr.
+template <class T>
+T* d2i_exact(T* (*fn)(T**, const unsigned char**, long), void (*free_fn)(T*), std::string_view whole) {
+    if (whole.empty()) return nullptr;
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(whole.data());
+    T* r = fn(nullptr, &p, static_cast<long>(whole.size()));
+    if (r != nullptr && p != reinterpret_cast<const unsigned char*>(whole.data()) + whole.size()) {
+        free_fn(r);
+        return nullptr;
+    }
+    return r;
+}
+
+void free_extensions(X509_EXTENSIONS* e) { sk_X509_EXTENSION_pop_free(e, X509_EXTENSION_free); }
+
+// Parses the whole certificate structure (as d2i_X509 does, but the key
+// object); nullptr when it is not a well-formed certificate.
+std::unique_ptr<CertFields> parse_fields(std::string_view der_in) {
+    using namespace der;
+    auto f = std::make_unique<CertFields>();
+    std::uint8_t tag = 0;
+    std::string_view in = der_in, cert, tbs, validity;
+    if (!next(in, tag, cert) || tag != SEQUENCE || !in.empty()) return nullptr;
+    if (!next(cert, tag, tbs) || tag != SEQUENCE) return nullptr;
+    Ptr<X509_ALGOR> outer_alg(d2i_exact(d2i_X509_ALGOR, X509_ALGOR_free, take(cert, tag)));
+    Ptr<ASN1_STRING> signature(d2i_exact(d2i_ASN1_BIT_STRING, ASN1_BIT_STRING_free, take(cert, tag)));
+    if (!outer_alg || !signature || !cert.empty()) return nullptr;
+
+    std::string_view whole = take(tbs, tag);
+    if (tag == context_constructed(0)) whole = take(tbs, tag);  // version
+    if (tag != INTEGER) return nullptr;
+    f->serial.reset(d2i_exact(d2i_ASN1_INTEGER, ASN1_INTEGER_free, whole));
+    Ptr<X509_ALGOR> inner_alg(d2i_exact(d2i_X509_ALGOR, X509_ALGOR_free, take(tbs, tag)));
+    f->issuer.reset(d2i_exact(d2i_X509_NAME, X509_NAME_free, take(tbs, tag)));
+    if (!f->serial || !inner_alg || !f->issuer) return nullptr;
+    if (!next(tbs, tag, validity) || tag != SEQUENCE) return nullptr;
+    f->not_before.reset(d2i_exact(d2i_ASN1_TIME, ASN1_TIME_free, take(validity, tag)));
+    f->not_after.reset(d2i_exact(d2i_ASN1_TIME, ASN1_TIME_free, take(validity, tag)));
+    if (!f->not_before || !f->not_after || !validity.empty()) return nullptr;
+    whole = take(tbs, tag);
+    f->subject.reset(d2i_exact(d2i_X509_NAME, X509_NAME_free, whole));
+    if (!f->subject) return nullptr;
+    f->subject_der.assign(whole);
+    whole = take(tbs, tag);
+    std::string_view spki, salg, key, oid;
+    std::string_view w = whole;
+    if (whole.empty() || !next(w, tag, spki) || tag != SEQUENCE) return nullptr;
+    if (!next(spki, tag, salg) || tag != SEQUENCE || !next(spki, tag, key) || tag != BIT_STRING || !spki.empty())
+        return nullptr;
+    if (!next(salg, tag, oid) || tag != OID) return nullptr;
+    f->spki.assign(whole);
+    f->spki_alg_oid.assign(oid);
+    if (!salg.empty() && next(salg, tag, oid) && tag == OID) f->spki_curve_oid.assign(oid);
+    while (!tbs.empty()) {
+        std::string_view field;
+        if (!next(tbs, tag, field)) return nullptr;
+        if (tag == context(1) || tag == context(2)) continue;  // issuer/subject unique identifiers
+        if (tag != context_constructed(3) || f->extensions != nullptr) return nullptr;
+        f->extensions = d2i_exact(d2i_X509_EXTENSIONS, free_extensions, field);
+        if (f->extensions == nullptr) return nullptr;
+    }
+    return f;
+}
+
+}  // namespace
+
 struct Certificate::Impl {
     std::string der;
     mutable std::once_flag once;
     mutable X509Ptr x509;
+    std::unique_ptr<CertFields> fields;  // set when the Impl is made
     X509* get() const {
         std::call_once(once, [&] {
             if (x509) return;
@@ -85,26 +186,34 @@ struct Certificate::Impl {
         });
         return x509.get();
     }
+    const CertFields& f() const { return *fields; }
 };
 
 Certificate::Certificate(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Certificate Certificate::from_der(std::string_view der, std::string_view source) {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-    X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-    if (!x) throw_openssl(ErrorKind::parse, "reading certificate from " + std::string(source), "malformed DER");
-    if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
-        throw Error(ErrorKind::parse, "reading certificate from " + std::string(source) + ": trailing data after the certificate");
+    auto fields = parse_fields(der);
+    if (!fields) {
+        // Not one well-formed certificate: let OpenSSL say what is wrong with it.
+        const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+        X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        if (!x) throw_openssl(ErrorKind::parse, "reading certificate from " + std::string(source), "malformed DER");
+        if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
+            throw Error(ErrorKind::parse, "reading certificate from " + std::string(source) + ": trailing data after the certificate");
+        throw Error(ErrorKind::parse, "reading certificate from " + std::string(source) + ": malformed DER");
+    }
     auto impl = std::make_shared<Impl>();
     impl->der.assign(der);
-    impl->x509 = std::move(x);
+    impl->fields = std::move(fields);
     return Certificate(std::move(impl));
 }
 
 Certificate Certificate::adopt_der(std::string der, X509* parsed) {
     auto impl = std::make_shared<Impl>();
-    impl->der = std::move(der);
     impl->x509.reset(parsed);
+    impl->fields = parse_fields(der);
+    if (!impl->fields) throw Error(ErrorKind::crypto, "encoding certificate: malformed DER produced");
+    impl->der = std::move(der);
     return Certificate(std::move(impl));
 }
 
@@ -116,6 +225,8 @@ Certificate Certificate::from_native(X509* x509) {
     auto impl = std::make_shared<Impl>();
     impl->der.assign(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
     OPENSSL_free(buf);
+    impl->fields = parse_fields(impl->der);
+    if (!impl->fields) throw Error(ErrorKind::parse, "reading certificate: malformed DER");
     X509_up_ref(x509);
     impl->x509.reset(x509);
     return Certificate(std::move(impl));
@@ -126,22 +237,43 @@ std::vector<Certificate> Certificate::chain_from_pem(std::string_view pem, std::
     std::vector<Certificate> out;
     BioPtr bio = mem_bio(pem);
     for (;;) {
-        X509* raw = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
-        if (raw == nullptr) {
+        // Every CERTIFICATE (or X509 CERTIFICATE) block in order; other blocks
+        // are skipped, as PEM_read_bio_X509 does.
+        // The end is found here, not by PEM_read_bio failing: OpenSSL's first
+        // error in a process loads its error tables (~1M instructions).
+        char* rest = nullptr;
+        long rest_len = BIO_get_mem_data(bio.get(), &rest);
+        if (rest_len <= 0 || std::string_view(rest, static_cast<std::size_t>(rest_len)).find("-----BEGIN") ==
+                                 std::string_view::npos) {
+            if (!out.empty()) break;
+            throw Error(ErrorKind::parse, context + ": no PEM certificate found");
+        }
+        char* name = nullptr;
+        char* header = nullptr;
+        unsigned char* data = nullptr;
+        long len = 0;
+        if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
             unsigned long err = ERR_peek_last_error();
-            if (!out.empty() && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
-                ERR_clear_error();
-                break;
-            }
-            if (out.empty() && ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
-                std::string q = drain_openssl_errors();
+            std::string q = drain_openssl_errors();
+            if (ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
+                if (!out.empty()) break;
                 throw Error(ErrorKind::parse, context + ": no PEM certificate found", q);
             }
-            std::string q = drain_openssl_errors();
             throw Error(ErrorKind::parse, context + ": malformed or truncated PEM certificate", q);
         }
-        X509Ptr x(raw);
-        out.push_back(from_native(x.get()));
+        std::string label = name;
+        bool encrypted = header != nullptr && header[0] != '\0';
+        std::string der(reinterpret_cast<char*>(data), static_cast<std::size_t>(len));
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        if (label != "CERTIFICATE" && label != "X509 CERTIFICATE") continue;
+        if (encrypted) throw Error(ErrorKind::parse, context + ": malformed or truncated PEM certificate");
+        try {
+            out.push_back(from_der(der, source));
+        } catch (const Error& e) {
+            throw Error(ErrorKind::parse, context + ": malformed or truncated PEM certificate", e.openssl_queue());
+        }
     }
     return out;
 }
@@ -179,11 +311,12 @@ static std::string name_line(const X509_NAME* name) {
     return bio_string(bio.get());
 }
 
-std::string Certificate::subject() const { return name_line(X509_get_subject_name(native())); }
-std::string Certificate::issuer() const { return name_line(X509_get_issuer_name(native())); }
+std::string Certificate::subject() const { return name_line(impl_->f().subject.get()); }
+std::string Certificate::issuer() const { return name_line(impl_->f().issuer.get()); }
+const std::string& Certificate::subject_der() const noexcept { return impl_->f().subject_der; }
 
 std::string Certificate::common_name() const {
-    X509_NAME* n = X509_get_subject_name(native());
+    X509_NAME* n = impl_->f().subject.get();
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     if (i < 0) return {};
     unsigned char* utf8 = nullptr;
@@ -220,13 +353,13 @@ SubjectAltNames from_general_names(const GENERAL_NAMES* gens) {
 }  // namespace detail
 
 SubjectAltNames Certificate::names() const {
-    Ptr<GENERAL_NAMES> gens(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(native(), NID_subject_alt_name, nullptr, nullptr)));
+    auto gens = impl_->f().ext<GENERAL_NAMES>(NID_subject_alt_name);
     if (!gens) return {};
     return detail::from_general_names(gens.get());
 }
 
 std::string Certificate::serial_hex() const {
-    BnPtr bn(ASN1_INTEGER_to_BN(X509_get0_serialNumber(native()), nullptr));
+    BnPtr bn(ASN1_INTEGER_to_BN(impl_->f().serial.get(), nullptr));
     if (!bn) throw_openssl(ErrorKind::crypto, "reading serial number");
     if (BN_is_zero(bn.get())) return "0";
     char* hex = BN_bn2hex(bn.get());
@@ -241,10 +374,26 @@ static Time asn1_to_time(const ASN1_TIME* t) {
     return Time{std::chrono::seconds{timegm(&tm)}};
 }
 
-Time Certificate::not_before() const { return asn1_to_time(X509_get0_notBefore(native())); }
-Time Certificate::not_after() const { return asn1_to_time(X509_get0_notAfter(native())); }
+Time Certificate::not_before() const { return asn1_to_time(impl_->f().not_before.get()); }
+Time Certificate::not_after() const { return asn1_to_time(impl_->f().not_after.get()); }
 
-bool Certificate::is_ca() const { return (X509_get_extension_flags(native()) & EXFLAG_CA) != 0; }
+// basicConstraints cA, as OpenSSL's EXFLAG_CA (a duplicated or malformed extension counts as absent).
+bool Certificate::is_ca() const {
+    auto bc = impl_->f().ext<BASIC_CONSTRAINTS>(NID_basic_constraints);
+    return bc && bc->ca;
+}
+
+// Subject and issuer names equal, and the authority key identifier (if any)
+// names the certificate's own key: a root, or a cross-signed root's twin.
+// No signature is checked (X509_self_signed would verify one).
+bool Certificate::self_issued() const {
+    const auto& f = impl_->f();
+    if (X509_NAME_cmp(f.subject.get(), f.issuer.get()) != 0) return false;
+    auto aki = f.ext<AUTHORITY_KEYID>(NID_authority_key_identifier);
+    if (!aki || aki->keyid == nullptr) return true;
+    auto ski = f.ext<ASN1_STRING>(NID_subject_key_identifier);
+    return ski && ASN1_OCTET_STRING_cmp(ski.get(), aki->keyid) == 0;
+}
 
 std::optional<int> Certificate::path_len() const {
     long p = X509_get_pathlen(native());
@@ -291,7 +440,7 @@ std::vector<std::string> Certificate::extended_key_usage() const {
 
 NameConstraints Certificate::name_constraints() const {
     NameConstraints out;
-    Ptr<NAME_CONSTRAINTS> nc(static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(native(), NID_name_constraints, nullptr, nullptr)));
+    auto nc = impl_->f().ext<NAME_CONSTRAINTS>(NID_name_constraints);
     if (!nc) return out;
     auto convert = [](STACK_OF(GENERAL_SUBTREE)* subtrees, std::vector<std::string>& dns, std::vector<IpNetwork>& ip,
                       std::vector<std::string>& email) {
@@ -335,7 +484,15 @@ std::string detail::key_type_name(EVP_PKEY* pkey) {
     return n ? n : "unknown";
 }
 
-std::string Certificate::key_type() const { return key_type_name(X509_get0_pubkey(native())); }
+std::string Certificate::key_type() const {
+    static const std::string ec = der::encode_oid("1.2.840.10045.2.1"), ed25519 = der::encode_oid("1.3.101.112"),
+                             p256 = der::encode_oid("1.2.840.10045.3.1.7"), p384 = der::encode_oid("1.3.132.0.34");
+    const auto& f = impl_->f();
+    if (f.spki_alg_oid == ed25519) return "ed25519";
+    if (f.spki_alg_oid == ec && f.spki_curve_oid == p256) return "ec-p256";
+    if (f.spki_alg_oid == ec && f.spki_curve_oid == p384) return "ec-p384";
+    return key_type_name(X509_get0_pubkey(native()));
+}
 int Certificate::key_bits() const { return EVP_PKEY_get_bits(X509_get0_pubkey(native())); }
 
 std::string Certificate::signature_algorithm() const {
@@ -356,18 +513,23 @@ static std::string hex_colon(const ASN1_OCTET_STRING* s) {
     return out;
 }
 
-std::string Certificate::subject_key_id() const { return hex_colon(X509_get0_subject_key_id(native())); }
-std::string Certificate::authority_key_id() const { return hex_colon(X509_get0_authority_key_id(native())); }
+std::string Certificate::subject_key_id() const {
+    auto ski = impl_->f().ext<ASN1_STRING>(NID_subject_key_identifier);
+    return hex_colon(ski.get());
+}
+std::string Certificate::key_identifier() const {
+    auto ski = impl_->f().ext<ASN1_STRING>(NID_subject_key_identifier);
+    if (!ski) return {};
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ski.get())),
+                       static_cast<std::size_t>(ASN1_STRING_length(ski.get())));
+}
+std::string Certificate::authority_key_id() const {
+    auto aki = impl_->f().ext<AUTHORITY_KEYID>(NID_authority_key_identifier);
+    return hex_colon(aki ? aki->keyid : nullptr);
+}
 std::string Certificate::fingerprint_sha256() const { return sha256_hex(impl_->der, ':'); }
 
-std::string Certificate::public_key_der() const {
-    unsigned char* buf = nullptr;
-    int n = i2d_PUBKEY(X509_get0_pubkey(native()), &buf);
-    if (n <= 0) throw_openssl(ErrorKind::crypto, "encoding public key");
-    std::string out(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-    OPENSSL_free(buf);
-    return out;
-}
+std::string Certificate::public_key_der() const { return impl_->f().spki; }
 
 std::string Certificate::spki_pin() const {
     std::string spki = public_key_der();
@@ -376,7 +538,12 @@ std::string Certificate::spki_pin() const {
     return "sha256//" + base64(std::string_view(reinterpret_cast<char*>(md), 32));
 }
 
-bool Certificate::matches(const PrivateKey& key) const { return key.same_public_key(X509_get0_pubkey(native())); }
+bool Certificate::matches(const PrivateKey& key) const {
+    // minica's own encodings are canonical: equal SPKI bytes settle it without
+    // decoding the certificate's key; otherwise compare the keys themselves.
+    if (key.public_key_der() == impl_->f().spki) return true;
+    return key.same_public_key(X509_get0_pubkey(native()));
+}
 
 bool Certificate::signed_by(const Certificate& issuer) const {
     int r = X509_verify(native(), X509_get0_pubkey(issuer.native()));

@@ -61,6 +61,7 @@ public:
     X509* native() const;  // owned by this object
 
     std::string subject() const;  // one line, "CN=x, O=y"
+    const std::string& subject_der() const noexcept;  // the subject Name's DER, as in the certificate
     std::string issuer() const;
     std::string common_name() const;
     SubjectAltNames names() const;
@@ -70,6 +71,7 @@ public:
     bool is_ca() const;
     std::optional<int> path_len() const;
     bool self_signed() const;  // subject == issuer and the signature verifies with its own key
+    bool self_issued() const;  // subject == issuer and the AKI (if any) is its own SKI; no signature check
     std::vector<std::string> key_usage() const;           // "digitalSignature", "keyCertSign", ...
     std::vector<std::string> extended_key_usage() const;  // "serverAuth", "clientAuth", or dotted OID
     NameConstraints name_constraints() const;
@@ -78,6 +80,7 @@ public:
     std::string signature_algorithm() const;  // "ecdsa-with-SHA256", ...
     std::string subject_key_id() const;       // hex, empty if absent
     std::string authority_key_id() const;
+    std::string key_identifier() const;       // the subjectKeyIdentifier octets, empty if absent
     std::string fingerprint_sha256() const;  // "AB:CD:..." of the DER
     std::string public_key_der() const;
     std::string spki_pin() const;  // "sha256//BASE64"

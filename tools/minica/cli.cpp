@@ -395,6 +395,11 @@ Certificate sign_leaf(const Authority& ca, const SubjectAltNames& names, Profile
 }
 
 CaDirectory open_or_create_ca(const fs::path& dir, bool& created) {
+    // The common case first: the CA exists (no user database lookup for a subject).
+    if (::access((dir / "ca.pem").c_str(), F_OK) == 0) {
+        created = false;
+        return CaDirectory::open(dir);
+    }
     InitOptions opts;
     opts.ca.subject = default_ca_subject(false);
     return CaDirectory::open_or_init(dir, opts, created);
