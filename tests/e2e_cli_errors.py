@@ -70,7 +70,8 @@ class Errors(unittest.TestCase):
         d = self.root / "half-ca"
         d.mkdir()
         (d / "ca-key.pem").write_text("not a key\n")
-        self.refused(["init"], "already exists", ca=d)
+        r2 = self.refused(["init"], "already exists", ca=d)
+        self.assertIn("without ca.pem", r2.err)
         self.assertIn(str(self.ca), r.err)
 
     def test_missing_ca_key(self):
@@ -233,6 +234,7 @@ class Errors(unittest.TestCase):
     def test_revoke_and_verify_refusals(self):
         self.refused(["revoke", "DEADBEEF"], "DEADBEEF", ca=self.ca)
         self.refused(["revoke", "xyz"], "invalid serial", ca=self.ca)
+        self.refused(["revoke", self.root / "nope" / "cert.pem"], "no such file", ca=self.ca)
         other = self.root / "foreign-ca"
         self.assertEqual(minica(["sign", "f.test", "--out", self.root / "foreign-out"], ca=other).code, 0)
         self.refused(["revoke", self.root / "foreign-out" / "f.test" / "cert.pem"], "not issued by", ca=self.ca)

@@ -384,6 +384,35 @@ private:
 };
 }  // namespace
 
+namespace {
+// CA files without ca.pem are what an init killed midway leaves (ca.pem is
+// written last, so nothing was ever issued under them), with perhaps the
+// inventory it was building under a temporary name. Called with the
+// directory locked and no ca.pem: moves them into interrupted-init-<time>-<random>/,
+// never deletes (nothing is lost), and the directory is usable again.
+void set_aside_interrupted_init(const fs::path& dir) {
+    std::vector<fs::path> leftovers;
+    for (const char* name : ca_files)
+        if (path_exists(dir / name)) leftovers.push_back(dir / name);
+    for (const char* name : {"inventory.db-wal", "inventory.db-shm", "inventory.db-journal"})
+        if (path_exists(dir / name)) leftovers.push_back(dir / name);
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        std::string name = entry.path().filename().string();
+        if (name.rfind(".inventory.db.tmp-", 0) == 0) leftovers.push_back(entry.path());
+    }
+    if (leftovers.empty()) return;
+    fs::path aside;
+    for (int attempt = 0;; ++attempt) {
+        aside = dir / ("interrupted-init-" + std::to_string(now().time_since_epoch().count()) + "-" + random_suffix());
+        if (::mkdir(aside.c_str(), 0700) == 0) break;
+        if (errno != EEXIST || attempt == 8) throw_io("creating", aside, errno);
+    }
+    for (auto& p : leftovers) fs::rename(p, aside / p.filename());
+    logger()->warn("{} held an interrupted CA creation; its files were moved to {}", dir.string(), aside.string());
+}
+}  // namespace
+
 CaDirectory CaDirectory::init(const fs::path& dir, const InitOptions& options) {
     fs::path created = make_dirs(dir);
     try {
@@ -405,20 +434,7 @@ CaDirectory CaDirectory::open_or_init(const fs::path& dir, const InitOptions& op
     make_dirs(dir);
     DirLock lock(dir);  // another process may be creating it right now: wait for it
     if (path_exists(dir / "ca.pem")) return open(dir);
-    // CA files without ca.pem are what an init killed midway leaves (ca.pem is
-    // written last, so nothing was ever issued under them). Move them aside,
-    // never delete: nothing is lost, and the directory is usable again.
-    std::vector<fs::path> leftovers;
-    for (const char* name : ca_files)
-        if (path_exists(dir / name)) leftovers.push_back(dir / name);
-    for (const char* name : {"inventory.db-wal", "inventory.db-shm", "inventory.db-journal"})
-        if (path_exists(dir / name)) leftovers.push_back(dir / name);
-    if (!leftovers.empty()) {
-        fs::path aside = dir / ("interrupted-init-" + std::to_string(now().time_since_epoch().count()));
-        if (::mkdir(aside.c_str(), 0700) != 0) throw_io("creating", aside, errno);
-        for (auto& p : leftovers) fs::rename(p, aside / p.filename());
-        logger()->warn("{} held an interrupted CA creation; its files were moved to {}", dir.string(), aside.string());
-    }
+    set_aside_interrupted_init(dir);
     created = true;
     return init_locked(dir, options, {});
 }

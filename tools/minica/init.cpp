@@ -41,9 +41,18 @@ Verb add_init(CLI::App& app, const Globals& g) {
 
     return {cmd, [a, &g] {
                 fs::path dir = g.resolved_ca_dir();
-                // Refused before any work: an existing CA is never touched.
-                if (CaDirectory::exists(dir))
+                // Refused before any work: an existing CA is never touched, nor
+                // CA files without ca.pem (an init killed midway, or a CA whose
+                // certificate was removed): init is explicit, so it says so and
+                // changes nothing; `minica sign` sets such leftovers aside.
+                if (CaDirectory::exists(dir)) {
+                    if (!fs::exists(dir / "ca.pem"))
+                        throw Error(ErrorKind::exists,
+                                    "a CA already exists in " + dir.string() +
+                                        ", without ca.pem (an interrupted init?); nothing was changed: move its files "
+                                        "away, or let `minica sign` set them aside and make a new CA");
                     throw Error(ErrorKind::exists, "a CA already exists in " + dir.string() + " (nothing was changed)");
+                }
                 InitOptions opts;
                 opts.intermediate = a->intermediate;
                 opts.ca.subject = default_ca_subject(a->intermediate);

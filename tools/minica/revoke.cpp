@@ -36,6 +36,9 @@ Verb add_revoke(CLI::App& app, const Globals& g) {
                 if (::stat(a->target.c_str(), &st) == 0) {
                     cert = Certificate::load(a->target);
                     serial = cert->serial_hex();
+                } else if (a->target.find_first_of("/.") != std::string::npos) {
+                    // A serial is hex digits (and colons): this was meant as a file.
+                    throw Error(ErrorKind::not_found, "revoking " + a->target + ": no such file");
                 } else {
                     serial = normalize_serial_hex(a->target);
                 }
