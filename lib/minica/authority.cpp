@@ -88,9 +88,9 @@ std::string key_identifier(std::string_view spki) {
         !der::next(body, tag, bits) || tag != der::BIT_STRING || bits.empty())
         throw Error(ErrorKind::parse, "malformed SubjectPublicKeyInfo");
     bits.remove_prefix(1);
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(bits.data()), bits.size(), md);
-    return std::string(reinterpret_cast<char*>(md), sizeof md);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = digest_into("SHA1", bits, md);
+    return std::string(reinterpret_cast<char*>(md), len);
 }
 
 void extension(der::Writer& w, const std::string& oid, bool critical, auto&& value) {
@@ -142,9 +142,7 @@ public:
         if (!ec) return sign_bytes(key_, alg_.digest, data);
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int md_len = 0;
-        const EVP_MD* digest = key_.type() == KeyType::ec_p384 ? EVP_sha384() : EVP_sha256();
-        if (EVP_Digest(data.data(), data.size(), md, &md_len, digest, nullptr) != 1)
-            throw_openssl(ErrorKind::crypto, "signing");
+        md_len = digest_into(key_.type() == KeyType::ec_p384 ? "SHA384" : "SHA256", data, md);
         PkeyCtxPtr ctx = take();
         std::string sig(static_cast<std::size_t>(EVP_PKEY_get_size(key_.native())), '\0');
         size_t len = sig.size();
@@ -167,7 +165,7 @@ private:
         }
         PkeyCtxPtr c(EVP_PKEY_CTX_new_from_pkey(nullptr, key_.native(), nullptr));
         if (!c || EVP_PKEY_sign_init(c.get()) != 1 ||
-            EVP_PKEY_CTX_set_signature_md(c.get(), key_.type() == KeyType::ec_p384 ? EVP_sha384() : EVP_sha256()) != 1)
+            EVP_PKEY_CTX_set_signature_md(c.get(), detail::digest(key_.type() == KeyType::ec_p384 ? "SHA384" : "SHA256")) != 1)
             throw_openssl(ErrorKind::crypto, "preparing to sign");
         return c;
     }

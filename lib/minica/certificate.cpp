@@ -176,7 +176,8 @@ struct Certificate::Impl {
     std::string der;
     mutable std::once_flag once;
     mutable X509Ptr x509;
-    std::unique_ptr<CertFields> fields;  // set when the Impl is made
+    mutable std::once_flag fields_once;
+    mutable std::unique_ptr<CertFields> fields;  // parsed on first use (from_der: at once, to validate)
     X509* get() const {
         std::call_once(once, [&] {
             if (x509) return;
@@ -186,7 +187,14 @@ struct Certificate::Impl {
         });
         return x509.get();
     }
-    const CertFields& f() const { return *fields; }
+    const CertFields& f() const {
+        std::call_once(fields_once, [&] {
+            if (fields) return;
+            fields = parse_fields(der);
+            if (!fields) throw Error(ErrorKind::parse, "parsing certificate: malformed DER");
+        });
+        return *fields;
+    }
 };
 
 Certificate::Certificate(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
@@ -211,8 +219,6 @@ Certificate Certificate::from_der(std::string_view der, std::string_view source)
 Certificate Certificate::adopt_der(std::string der, X509* parsed) {
     auto impl = std::make_shared<Impl>();
     impl->x509.reset(parsed);
-    impl->fields = parse_fields(der);
-    if (!impl->fields) throw Error(ErrorKind::crypto, "encoding certificate: malformed DER produced");
     impl->der = std::move(der);
     return Certificate(std::move(impl));
 }
@@ -225,8 +231,6 @@ Certificate Certificate::from_native(X509* x509) {
     auto impl = std::make_shared<Impl>();
     impl->der.assign(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
     OPENSSL_free(buf);
-    impl->fields = parse_fields(impl->der);
-    if (!impl->fields) throw Error(ErrorKind::parse, "reading certificate: malformed DER");
     X509_up_ref(x509);
     impl->x509.reset(x509);
     return Certificate(std::move(impl));

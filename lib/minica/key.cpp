@@ -42,7 +42,7 @@ KeyType parse_key_type(std::string_view name) {
 
 std::string sha256_hex(std::string_view data, char sep) {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+    digest_into("SHA256", data, md);
     static const char* hex = "0123456789abcdef";
     static const char* HEX = "0123456789ABCDEF";
     std::string out;
