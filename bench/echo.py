@@ -9,7 +9,9 @@ its resident memory. Prints one JSON document.
 TLS 1.3, ECDSA P-256 certificates (made with Python's `cryptography`, the same
 helper the e2e tests use), client and server on this machine, 127.0.0.1 only.
 Each handshake is a new TCP connection, a full handshake (no resumption), one
-64-byte echo and close_notify (`minica-echo bench`). The server's CPU time is
+64-byte echo and close_notify (`minica-echo bench`), against the server's
+defaults (one stateful TLS 1.3 session ticket per handshake, which the bench
+client receives and never uses) and against `--tickets 0`. The server's CPU time is
 read from /proc before and after each run; its RSS is read once all idle
 connections are open and the server has been quiet for a moment (held), and
 sampled every 100 ms throughout (peak, which includes the handshakes' transient

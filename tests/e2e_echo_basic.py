@@ -151,7 +151,7 @@ class EchoBasics(unittest.TestCase):
         r = connect("localhost:%d" % self.srv.port, p.root.cert, p.client.cert, p.client.key)
         self.assertEqual(r.returncode, 0, r.stderr)
         err = r.stderr
-        self.assertRegex(err, r"connected to localhost:\d+ with TLSv1\.3, TLS_AES_128_GCM_SHA256")
+        self.assertRegex(err, r"connected to localhost:\d+ with TLSv1\.3, TLS_CHACHA20_POLY1305_SHA256")
         self.assertIn("subject:  CN=localhost", err)
         self.assertIn("issuer:   CN=minica-echo test root", err)
         self.assertRegex(err, r"validity: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ to \d{4}-")
@@ -170,7 +170,7 @@ class EchoBasics(unittest.TestCase):
         hits = self.srv.wait_log(r'client "CN=alice"', since=mark)
         self.assertTrue(hits, self.srv.log())
         line = hits[0]
-        self.assertIn("TLSv1.3 TLS_AES_128_GCM_SHA256", line)
+        self.assertIn("TLSv1.3 TLS_CHACHA20_POLY1305_SHA256", line)
         m = re.search(r"serial ([0-9A-F]+) ", line)
         self.assertTrue(m, line)
         self.assertEqual(int(m.group(1), 16), p.client.serial)

@@ -105,6 +105,65 @@ class PeersAgainstServe(unittest.TestCase):
     def test_openssl_s_client_tls_1_2(self):
         self.s_client("tls1_2")
 
+    def s_client_session(self, version, sess_out=None, sess_in=None, srv=None):
+        """One s_client connection (one echo); returns (stdout, stderr)."""
+        p = self.pki
+        line = "hello again from s_client %s" % version
+        args = ["openssl", "s_client", "-connect", (srv or self.srv).address, "-servername", "localhost",
+                "-verify_hostname", "localhost", "-verify_return_error", "-CAfile", p.root.cert,
+                "-cert", p.client.cert, "-key", p.client.key, "-" + version]
+        if sess_out:
+            args += ["-sess_out", sess_out]
+        if sess_in:
+            args += ["-sess_in", sess_in]
+        out, err, _ = interact(args, line + "\n", line)
+        self.assertIn(line, out, err)
+        self.assertIn("Verify return code: 0 (ok)", out, err)
+        return out, err
+
+    def resumption(self, version):
+        if not have("openssl"):
+            self.skipTest("openssl not installed")
+        expected = {"tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}[version]
+        with tempfile.TemporaryDirectory(prefix="echo-sess-") as tmp:
+            first, second = os.path.join(tmp, "first.pem"), os.path.join(tmp, "second.pem")
+            out, _ = self.s_client_session(version, sess_out=first)
+            self.assertRegex(out, r"\bNew, %s" % re.escape(expected))
+            self.assertTrue(os.path.getsize(first) > 0)
+            mark = self.srv.mark()
+            out, _ = self.s_client_session(version, sess_in=first, sess_out=second)
+            self.assertRegex(out, r"\bReused, %s" % re.escape(expected), out)
+            # The resumed connection still knows its client certificate.
+            self.assertTrue(self.srv.wait_log(r'%s \S+ \(resumed\), client "CN=alice"' % re.escape(expected),
+                                              since=mark), self.srv.log()[-2000:])
+            if version == "tls1_3":
+                # The resumed connection was given a ticket of its own, good in turn.
+                out, _ = self.s_client_session(version, sess_in=second)
+                self.assertRegex(out, r"\bReused, TLSv1\.3", out)
+
+    def test_openssl_s_client_resumption_tls_1_3(self):
+        self.resumption("tls1_3")
+
+    def test_openssl_s_client_resumption_tls_1_2(self):
+        self.resumption("tls1_2")
+
+    def test_no_resumption_with_tickets_0(self):
+        if not have("openssl"):
+            self.skipTest("openssl not installed")
+        p = self.pki
+        srv = EchoServer(p.server.fullchain, p.server.key, p.root.cert, "--tickets", "0")
+        try:
+            with tempfile.TemporaryDirectory(prefix="echo-sess-") as tmp:
+                for version, expected in (("tls1_3", "TLSv1.3"), ("tls1_2", "TLSv1.2")):
+                    sess = os.path.join(tmp, version + ".pem")
+                    out, _ = self.s_client_session(version, sess_out=sess, srv=srv)
+                    self.assertRegex(out, r"\bNew, %s" % re.escape(expected))
+                    if os.path.exists(sess):  # TLS 1.2: a session id the server did not keep
+                        out, _ = self.s_client_session(version, sess_in=sess, srv=srv)
+                        self.assertRegex(out, r"\bNew, %s" % re.escape(expected))
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
     def test_openssl_s_client_without_certificate(self):
         if not have("openssl"):
             self.skipTest("openssl not installed")

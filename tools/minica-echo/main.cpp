@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
     serve->add_option("--max-line", so.max_line, "longest line, or HTTP request head, in bytes (default 16384)");
     serve->add_option("--max-conns", so.max_conns, "most simultaneous connections; more are refused (default: the fd limit)");
     serve->add_option("--threads", so.threads, "I/O threads (default: one per core)");
-    serve->add_option("--tickets", so.tickets, "TLS 1.3 session tickets sent per handshake (default 2)");
+    serve->add_option("--tickets", so.tickets, "TLS 1.3 session tickets sent per handshake (ids into the server's session cache, valid 5 minutes); 0: no resumption (default 1)");
     serve->add_option("--drain-timeout", so.drain_timeout, "on SIGINT/SIGTERM, seconds pending writes may take (default 5)");
     serve->footer(
         "Prints \"listening on ADDRESS:PORT\" on stdout once ready, logs every connection on stderr.\n"

@@ -20,7 +20,8 @@ struct ServeOptions {
     std::size_t max_line = 16384;   // longest line (or HTTP request head) accepted
     std::size_t max_conns = 0;      // 0: the file-descriptor limit less a reserve
     unsigned threads = 0;           // 0: one per core
-    int tickets = 2;                // TLS 1.3 session tickets per handshake (OpenSSL's default)
+    int tickets = 1;                // TLS 1.3 session tickets per handshake (stateful: ids into the
+                                    // server's session cache, 5 minutes; 0: no resumption)
     double drain_timeout = 5;       // on SIGINT/SIGTERM, how long pending writes may take
 };
 
