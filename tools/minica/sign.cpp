@@ -102,9 +102,11 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                         // The request contributes its key and names; the policy the rest.
                         policy.check(names, request->key_type(), profile, days);
                         check_constraints(authority, names);
-                        SignOptions so{.profile = profile, .validity = days, .names = names};
-                        return ca.inventory().issue(to_string(profile),
-                                                    [&](const std::string&) { return authority.sign(*request, policy, so); });
+                        // Under the serial the inventory drew (and checked unused) in its transaction.
+                        return ca.inventory().issue(to_string(profile), [&](const std::string& serial) {
+                            SignOptions so{.profile = profile, .validity = days, .names = names, .serial = serial};
+                            return authority.sign(*request, policy, so);
+                        });
                     }
                     KeyType kt = parse_key_type(a->key);
                     policy.check(names, to_string(kt), profile, days);
