@@ -504,6 +504,7 @@ class Flow(unittest.TestCase):
             os.execve(MINICA, [MINICA] + [str(a) for a in args], env)
         out = b""
         pending = list(answers)
+        answered = 0
         while True:
             ready, _, _ = select.select([fd], [], [], 60)
             if not ready:
@@ -516,8 +517,13 @@ class Flow(unittest.TestCase):
             if not chunk:
                 break
             out += chunk
-            if pending and out.rstrip().endswith(b":"):
+            # One answer per prompt, typed once the prompt is there (echo is
+            # off by then). Not "ends with a colon": after an answer the
+            # terminal shows only the newline (ECHONL), and typing the next
+            # answer before the next prompt would race minica restoring echo.
+            if pending and out.count(b"Enter ") > answered and out.endswith(b": "):
                 os.write(fd, pending.pop(0).encode() + b"\n")
+                answered += 1
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
