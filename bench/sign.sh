@@ -9,9 +9,12 @@
 # (user+sys of the child) time, and ratio = minica median / openssl median.
 # The target is ratio <= 0.5.
 #
-# usage: bench/sign.sh [--minica PATH] [--runs N] [--dir DIR]
+# usage: bench/sign.sh [--minica PATH] [--runs N] [--dir DIR] [--analyze]
 #   --minica  the binary (default: build/tools/minica/minica, or $MINICA)
 #   --runs    runs of each command (default 30)
+#   --analyze also time minica with fsync/fdatasync made no-ops (an LD_PRELOAD
+#             shim built with cc: what durability costs), and count both
+#             commands' instructions with valgrind --tool=callgrind
 #   --dir     work directory (default: a new one under ${TMPDIR:-/tmp}); its
 #             file system matters: minica fsyncs every file and the inventory,
 #             openssl fsyncs nothing. The JSON names the file system type.
@@ -20,12 +23,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MINICA="${MINICA:-$HERE/../build/tools/minica/minica}"
 RUNS=30
 DIR=""
+ANALYZE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --minica) MINICA="$2"; shift 2;;
     --runs) RUNS="$2"; shift 2;;
     --dir) DIR="$2"; shift 2;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
+    --analyze) ANALYZE=1; shift;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
     *) echo "unknown argument: $1" >&2; exit 2;;
   esac
 done
@@ -36,10 +41,11 @@ if [ -z "$DIR" ]; then DIR="$(mktemp -d "${TMPDIR:-/tmp}/minica-bench-sign.XXXXX
 trap '[ -n "$CLEANUP" ] && rm -rf "$CLEANUP"' EXIT
 mkdir -p "$DIR"
 
-exec python3 - "$MINICA" "$RUNS" "$DIR" <<'PY'
-import json, os, statistics, subprocess, sys, time
+exec python3 - "$MINICA" "$RUNS" "$DIR" "$ANALYZE" <<'PY'
+import json, os, re, shutil, statistics, subprocess, sys, time
 
 minica, runs, work = sys.argv[1], int(sys.argv[2]), os.path.abspath(sys.argv[3])
+analyze = sys.argv[4] == "1"
 ca = os.path.join(work, "ca")
 env = {k: v for k, v in os.environ.items() if not k.startswith("MINICA_") and not k.startswith("OPENSSL_")}
 env["MINICA_CA_DIR"] = ca
@@ -54,9 +60,18 @@ cmds = {
                 "-keyout", os.path.join(work, "openssl", "key.pem"), "-out", os.path.join(work, "openssl", "cert.pem")],
 }
 
-def once(cmd):
+nosync_env = None
+if analyze and shutil.which("cc"):
+    src, lib = os.path.join(work, "nosync.c"), os.path.join(work, "nosync.so")
+    with open(src, "w") as f:
+        f.write("int fsync(int fd){(void)fd;return 0;}\nint fdatasync(int fd){(void)fd;return 0;}\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", src, "-o", lib], check=True)
+    nosync_env = dict(env, LD_PRELOAD=lib)
+    cmds["minica_without_fsync"] = cmds["minica"]
+
+def once(cmd, run_env=None):
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(cmd, env=run_env or env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     err = p.stderr.read()
@@ -65,13 +80,16 @@ def once(cmd):
         sys.exit(f"{cmd[0]} failed: {err.decode(errors='replace')}")
     return wall * 1000, (ru.ru_utime + ru.ru_stime) * 1000
 
+def env_of(k):
+    return nosync_env if k == "minica_without_fsync" else env
+
 for _ in range(3):  # warm-up: page cache, first inventory open
-    for c in cmds.values():
-        once(c)
+    for k, c in cmds.items():
+        once(c, env_of(k))
 res = {k: {"wall": [], "cpu": []} for k in cmds}
 for _ in range(runs):
     for k, c in cmds.items():
-        w, cpu = once(c)
+        w, cpu = once(c, env_of(k))
         res[k]["wall"].append(w)
         res[k]["cpu"].append(cpu)
 
@@ -91,6 +109,19 @@ out = {
 }
 out["ratio"] = round(statistics.median(res["minica"]["wall"]) / statistics.median(res["openssl"]["wall"]), 3)
 out["cpu_ratio"] = round(statistics.median(res["minica"]["cpu"]) / statistics.median(res["openssl"]["cpu"]), 3)
+if "minica_without_fsync" in res:
+    r = res["minica_without_fsync"]
+    out["minica_without_fsync"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
+                                   "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
+                                   "note": "fsync and fdatasync made no-ops with LD_PRELOAD: not durable, analysis only"}
+if analyze and shutil.which("valgrind"):
+    counts = {}
+    for k in ("minica", "openssl"):
+        p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + cmds[k],
+                           env=env, capture_output=True, text=True)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        counts[k] = int(m.group(1)) if m else None
+    out["instructions"] = counts
 out["target"] = 0.5
 out["meets_target"] = out["ratio"] <= out["target"]
 print(json.dumps(out, indent=2))
