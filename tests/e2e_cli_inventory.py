@@ -777,29 +777,27 @@ class CrashSafety(Base):
         it was building under a temporary name) does not block `sign`: it is
         moved aside, never deleted, even twice in one second. `init` refuses
         and says why, changing nothing (tests/e2e_cli_errors.py)."""
-        for verb in ("sign",):
-            ca = self.tmp / f"half-{verb}"
-            moved = []
-            for round_ in range(2):
-                ca.mkdir(exist_ok=True)
-                for f in list(ca.iterdir()):
-                    if f.is_file():
-                        f.unlink()
-                (ca / "ca-key.pem").write_text(f"leftover {round_}\n")
-                (ca / ".inventory.db.tmp-0123abcd").write_bytes(b"partial")
-                args = ["sign", f"r{round_}.test", "--out", self.tmp / f"o-{verb}"]
-                r = self.ok(ca, *args)
-                self.assertIn("interrupted CA creation", r.err)
-                self.assertTrue((ca / "ca.pem").exists())
-                self.assertFalse((ca / ".inventory.db.tmp-0123abcd").exists())
-                moved = sorted(p for p in ca.iterdir() if p.name.startswith("interrupted-init-"))
-                self.assertEqual(len(moved), round_ + 1, moved)
-            # Both rounds' leftovers are kept, each in its own directory.
-            kept = sorted((m / "ca-key.pem").read_text() for m in moved)
-            self.assertEqual(kept, ["leftover 0\n", "leftover 1\n"])
-            for m in moved:
-                self.assertEqual((m / ".inventory.db.tmp-0123abcd").read_bytes(), b"partial")
-            self.check_db_consistent(ca, self.listing(ca))
+        ca = self.tmp / "half"
+        moved = []
+        for round_ in range(2):
+            ca.mkdir(exist_ok=True)
+            for f in list(ca.iterdir()):
+                if f.is_file():
+                    f.unlink()
+            (ca / "ca-key.pem").write_text(f"leftover {round_}\n")
+            (ca / ".inventory.db.tmp-0123abcd").write_bytes(b"partial")
+            r = self.ok(ca, "sign", f"r{round_}.test", "--out", self.tmp / "o-sign")
+            self.assertIn("interrupted CA creation", r.err)
+            self.assertTrue((ca / "ca.pem").exists())
+            self.assertFalse((ca / ".inventory.db.tmp-0123abcd").exists())
+            moved = sorted(p for p in ca.iterdir() if p.name.startswith("interrupted-init-"))
+            self.assertEqual(len(moved), round_ + 1, moved)
+        # Both rounds' leftovers are kept, each in its own directory.
+        kept = sorted((m / "ca-key.pem").read_text() for m in moved)
+        self.assertEqual(kept, ["leftover 0\n", "leftover 1\n"])
+        for m in moved:
+            self.assertEqual((m / ".inventory.db.tmp-0123abcd").read_bytes(), b"partial")
+        self.check_db_consistent(ca, self.listing(ca))
 
     def test_sigkill_while_ca_is_busy(self):
         """Kill signers while others wait for the write lock: the waiting ones finish."""

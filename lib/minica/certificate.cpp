@@ -489,12 +489,10 @@ std::string detail::key_type_name(EVP_PKEY* pkey) {
 }
 
 std::string Certificate::key_type() const {
-    static const std::string ec = der::encode_oid("1.2.840.10045.2.1"), ed25519 = der::encode_oid("1.3.101.112"),
-                             p256 = der::encode_oid("1.2.840.10045.3.1.7"), p384 = der::encode_oid("1.3.132.0.34");
     const auto& f = impl_->f();
-    if (f.spki_alg_oid == ed25519) return "ed25519";
-    if (f.spki_alg_oid == ec && f.spki_curve_oid == p256) return "ec-p256";
-    if (f.spki_alg_oid == ec && f.spki_curve_oid == p384) return "ec-p384";
+    if (f.spki_alg_oid == der::oid_ed25519()) return "ed25519";
+    if (f.spki_alg_oid == der::oid_ec_public_key() && f.spki_curve_oid == der::oid_p256()) return "ec-p256";
+    if (f.spki_alg_oid == der::oid_ec_public_key() && f.spki_curve_oid == der::oid_p384()) return "ec-p384";
     return key_type_name(X509_get0_pubkey(native()));
 }
 int Certificate::key_bits() const { return EVP_PKEY_get_bits(X509_get0_pubkey(native())); }

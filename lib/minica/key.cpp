@@ -78,10 +78,10 @@ std::string pem_encode(std::string_view label, std::string_view der) {
 
 namespace {
 
-const std::string& oid_ec_public_key() { static const std::string o = der::encode_oid("1.2.840.10045.2.1"); return o; }
-const std::string& oid_p256() { static const std::string o = der::encode_oid("1.2.840.10045.3.1.7"); return o; }
-const std::string& oid_p384() { static const std::string o = der::encode_oid("1.3.132.0.34"); return o; }
-const std::string& oid_ed25519() { static const std::string o = der::encode_oid("1.3.101.112"); return o; }
+using der::oid_ec_public_key;
+using der::oid_ed25519;
+using der::oid_p256;
+using der::oid_p384;
 
 // Which type is this EVP_PKEY? Throws for anything minica does not support.
 KeyType classify(EVP_PKEY* pkey, std::string_view source) {
@@ -240,8 +240,6 @@ namespace {
 // rest of a `minica sign`. Anything else, or anything unexpected, returns
 // nullptr and takes the decoder path, which also gives the error messages.
 // The key is checked (public = private x G) before it is trusted.
-const std::string& oid_ec_public_key_() { static const std::string o = der::encode_oid("1.2.840.10045.2.1"); return o; }
-
 EVP_PKEY* pkey_from_pkcs8(std::string_view der_in) {
     using namespace der;
     std::uint8_t tag = 0;
@@ -252,18 +250,16 @@ EVP_PKEY* pkey_from_pkcs8(std::string_view der_in) {
     if (!next(info, tag, priv) || tag != OCTET_STRING || !info.empty()) return nullptr;  // no attributes
     std::string_view alg_oid, params;
     if (!next(alg, tag, alg_oid) || tag != OID) return nullptr;
-    static const std::string ed25519 = encode_oid("1.3.101.112");
-    static const std::string p256 = encode_oid("1.2.840.10045.3.1.7"), p384 = encode_oid("1.3.132.0.34");
-    if (alg_oid == ed25519) {
+    if (alg_oid == oid_ed25519()) {
         std::string_view seed;
         if (!alg.empty() || !next(priv, tag, seed) || tag != OCTET_STRING || !priv.empty() || seed.size() != 32)
             return nullptr;
         return EVP_PKEY_new_raw_private_key_ex(nullptr, "ED25519", nullptr,
                                                reinterpret_cast<const unsigned char*>(seed.data()), seed.size());
     }
-    if (alg_oid != oid_ec_public_key_()) return nullptr;
+    if (alg_oid != oid_ec_public_key()) return nullptr;
     if (!next(alg, tag, params) || tag != OID || !alg.empty()) return nullptr;
-    std::size_t width = params == p256 ? 32 : params == p384 ? 48 : 0;
+    std::size_t width = params == oid_p256() ? 32 : params == oid_p384() ? 48 : 0;
     if (width == 0) return nullptr;
     // ECPrivateKey ::= SEQUENCE { 1, OCTET STRING d, [0] curve OPTIONAL, [1] BIT STRING public OPTIONAL }
     std::string_view ec, v, d, field, pub;

@@ -145,6 +145,11 @@ void Writer::time(Time t) {
     }
 }
 
+const std::string& oid_ec_public_key() { static const std::string o = encode_oid("1.2.840.10045.2.1"); return o; }
+const std::string& oid_p256() { static const std::string o = encode_oid("1.2.840.10045.3.1.7"); return o; }
+const std::string& oid_p384() { static const std::string o = encode_oid("1.3.132.0.34"); return o; }
+const std::string& oid_ed25519() { static const std::string o = encode_oid("1.3.101.112"); return o; }
+
 bool next(std::string_view& in, std::uint8_t& tag, std::string_view& content) {
     if (in.size() < 2) return false;
     tag = static_cast<std::uint8_t>(in[0]);

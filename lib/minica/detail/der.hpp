@@ -27,6 +27,12 @@ constexpr std::uint8_t context_constructed(unsigned n) { return static_cast<std:
 // Content octets of an OBJECT IDENTIFIER in dotted form ("1.2.840.10045.2.1").
 std::string encode_oid(std::string_view dotted);
 
+// The key algorithms minica handles itself (content octets, encoded once).
+const std::string& oid_ec_public_key();  // 1.2.840.10045.2.1
+const std::string& oid_p256();           // 1.2.840.10045.3.1.7 (prime256v1)
+const std::string& oid_p384();           // 1.3.132.0.34 (secp384r1)
+const std::string& oid_ed25519();        // 1.3.101.112
+
 class Writer {
 public:
     Writer() { out_.reserve(1024); }
