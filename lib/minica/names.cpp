@@ -45,14 +45,56 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 
 #include <idn2.h>
+#ifdef MINICA_IDN2_DLOPEN
+#include <dlfcn.h>
+#endif
 
 #include "minica/error.hpp"
 
 namespace minica {
 
 namespace {
+
+// libidn2, the three calls minica makes. The library links it; minica's
+// programs (MINICA_IDN2_DLOPEN, tools/minica/meson.build) load it the first
+// time a name needs it: loading libidn2 and libunistring costs every start
+// ~0.3 ms, and most runs never meet a non-ASCII or xn-- label.
+struct Idn2 {
+    decltype(&idn2_to_ascii_8z) to_ascii_8z = nullptr;
+    decltype(&idn2_free) free = nullptr;
+    decltype(&idn2_strerror) strerror = nullptr;
+    std::string error;  // why it could not be loaded
+};
+
+const Idn2& idn2() {
+    static const Idn2 api = [] {
+        Idn2 a;
+#ifdef MINICA_IDN2_DLOPEN
+        void* h = ::dlopen("libidn2.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (h == nullptr) {
+            const char* e = ::dlerror();
+            a.error = e ? e : "libidn2.so.0 not found";
+            return a;
+        }
+        a.to_ascii_8z = reinterpret_cast<decltype(&idn2_to_ascii_8z)>(::dlsym(h, "idn2_to_ascii_8z"));
+        a.free = reinterpret_cast<decltype(&idn2_free)>(::dlsym(h, "idn2_free"));
+        a.strerror = reinterpret_cast<decltype(&idn2_strerror)>(::dlsym(h, "idn2_strerror"));
+        if (!a.to_ascii_8z || !a.free || !a.strerror) {
+            a = Idn2{};
+            a.error = "libidn2.so.0 lacks idn2_to_ascii_8z";
+        }
+#else
+        a.to_ascii_8z = &idn2_to_ascii_8z;
+        a.free = &idn2_free;
+        a.strerror = &idn2_strerror;
+#endif
+        return a;
+    }();
+    return api;
+}
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
@@ -208,12 +250,16 @@ std::string dns_reason(std::string_view input, bool allow_wildcard, std::string&
         bool is_alabel = low.size() >= 4 && low.compare(0, 4, "xn--") == 0;
         if (needs_idn || is_alabel) {
             std::string in = needs_idn ? std::string(chunk) : low;
+            const Idn2& idn = idn2();
+            if (idn.to_ascii_8z == nullptr)
+                return "label " + quote(chunk) + " needs IDNA processing, and libidn2 cannot be loaded (" +
+                       idn.error + ")";
             char* res = nullptr;
-            int rc = idn2_to_ascii_8z(in.c_str(), &res, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
-            std::unique_ptr<char, decltype(&idn2_free)> guard(res, &idn2_free);
+            int rc = idn.to_ascii_8z(in.c_str(), &res, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+            std::unique_ptr<char, decltype(&idn2_free)> guard(res, idn.free);
             if (rc != IDN2_OK) {
                 return "label " + quote(chunk) + " is not a valid " +
-                       (needs_idn ? "internationalized label" : "A-label") + " (" + idn2_strerror(rc) + ")";
+                       (needs_idn ? "internationalized label" : "A-label") + " (" + idn.strerror(rc) + ")";
             }
             piece = res;
             if (is_alabel && !needs_idn && piece != low)
