@@ -553,6 +553,20 @@ class Flow(unittest.TestCase):
         r = minica(["--version"])
         self.assertEqual(r.code, 0, r)
         self.assertRegex(r.out, r"minica \d+\.\d+")
+        # minica sets up only the verb it finds on the command line: a CA
+        # directory named like a verb is a directory, global flags may come
+        # first or after, and an unknown verb is still a usage error.
+        work = self.tmp / "verb-named"
+        work.mkdir()
+        r = minica(["-q", "--ca-dir", "list", "sign", "v.test", "--out", "out"], cwd=work)
+        self.assertEqual(r.code, 0, r)
+        self.assertTrue((work / "list" / "ca.pem").exists())
+        self.assertTrue((work / "out" / "v.test" / "cert.pem").exists())
+        r = minica(["list", "--ca-dir", "list", "--json"], cwd=work)
+        self.assertEqual(r.code, 0, r)
+        self.assertEqual([c["names"] for c in r.json()], [["v.test"]])
+        r = minica(["nosuchverb"], cwd=work)
+        self.assertEqual(r.code, 2, r)
 
 
 if __name__ == "__main__":

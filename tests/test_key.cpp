@@ -3,7 +3,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 
 #include "minica/error.hpp"
@@ -129,19 +132,49 @@ TEST_CASE("the PKCS#8 fast path reads exactly what OpenSSL's decoder reads") {
 }
 
 TEST_CASE("a PKCS#8 EC key whose public point is not its private scalar's is refused") {
-    PrivateKey k = PrivateKey::generate(KeyType::ec_p256);
-    PrivateKey other = PrivateKey::generate(KeyType::ec_p256);
-    std::string der = k.to_der();
-    std::string other_der = other.to_der();
-    // The public point is the last 65 octets of the ECPrivateKey (no attributes follow).
-    der.replace(der.size() - 65, 65, other_der.substr(other_der.size() - 65));
-    std::string pem = pem_encode("PRIVATE KEY", der);
-    try {
-        PrivateKey::from_pem(pem, "swapped.pem");
-        FAIL("a mismatched key pair was accepted");
-    } catch (const Error& e) {
-        CHECK(e.kind() == ErrorKind::parse);
-        CHECK(std::string(e.what()).find("swapped.pem") != std::string::npos);
-        CHECK(std::string(e.what()).find("does not match") != std::string::npos);
+    for (KeyType t : {KeyType::ec_p256, KeyType::ec_p384}) {
+        CAPTURE(to_string(t));
+        const std::size_t width = t == KeyType::ec_p256 ? 32 : 48;
+        const std::size_t point = 1 + 2 * width;
+        PrivateKey k = PrivateKey::generate(t);
+        std::string der = k.to_der();
+        auto refused = [](const std::string& bad, const char* why) {
+            INFO(why);
+            try {
+                PrivateKey::from_pem(pem_encode("PRIVATE KEY", bad), "swapped.pem");
+                FAIL("a mismatched key pair was accepted");
+            } catch (const Error& e) {
+                CHECK(e.kind() == ErrorKind::parse);
+                CHECK(std::string(e.what()).find("swapped.pem") != std::string::npos);
+                CHECK(std::string(e.what()).find("does not match") != std::string::npos);
+            }
+        };
+        // The public point is the last octets of the ECPrivateKey (no attributes
+        // follow); the scalar is the OCTET STRING right after `INTEGER 1`.
+        std::string other_der = PrivateKey::generate(t).to_der();
+        std::string swapped = der;
+        swapped.replace(swapped.size() - point, point, other_der.substr(other_der.size() - point));
+        refused(swapped, "another key's public point");
+
+        // A scalar of n+1 with the generator as its public point: right modulo
+        // the order, but not a private key (d must be in [1, n-1]).
+        EC_GROUP* g = EC_GROUP_new_by_curve_name(t == KeyType::ec_p256 ? NID_X9_62_prime256v1 : NID_secp384r1);
+        REQUIRE(g != nullptr);
+        std::string gen(point, '\0'), scalar(width, '\0');
+        REQUIRE(EC_POINT_point2oct(g, EC_GROUP_get0_generator(g), POINT_CONVERSION_UNCOMPRESSED,
+                                   reinterpret_cast<unsigned char*>(gen.data()), gen.size(), nullptr) == point);
+        BIGNUM* n1 = BN_dup(EC_GROUP_get0_order(g));
+        REQUIRE(BN_add_word(n1, 1) == 1);
+        REQUIRE(BN_bn2binpad(n1, reinterpret_cast<unsigned char*>(scalar.data()), static_cast<int>(width)) ==
+                static_cast<int>(width));
+        BN_free(n1);
+        EC_GROUP_free(g);
+        const std::string marker = std::string("\x02\x01\x01\x04", 4) + static_cast<char>(width);
+        std::size_t at = der.find(marker);
+        REQUIRE(at != std::string::npos);
+        std::string beyond = der;
+        beyond.replace(at + marker.size(), width, scalar);
+        beyond.replace(beyond.size() - point, point, gen);
+        refused(beyond, "a scalar beyond the group order");
     }
 }

@@ -552,4 +552,6 @@ Inventory& CaDirectory::inventory() {
     return *inventory_;
 }
 
+void CaDirectory::close_inventory() noexcept { inventory_.reset(); }
+
 }  // namespace minica

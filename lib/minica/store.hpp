@@ -182,6 +182,11 @@ public:
     // inventory.db is Error(store): recreating it empty would forget every
     // revocation and restart the CRL numbers.
     Inventory& inventory();
+    // Closes the inventory connection now (SQLite checkpoints its WAL into
+    // inventory.db and removes it) rather than when the CaDirectory goes; the
+    // next inventory() opens it again. Every commit is durable before this:
+    // it only tidies up, so a caller may run it beside other work.
+    void close_inventory() noexcept;
 
 private:
     explicit CaDirectory(std::filesystem::path dir);

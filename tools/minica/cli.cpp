@@ -17,6 +17,7 @@
 #include <iostream>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
@@ -234,17 +235,11 @@ fs::path temp_beside(const fs::path& path, unsigned attempt) {
 // fsync the directory; never replacing without `force`) for a group of files
 // at once: every file is written and fsynced before any is renamed into
 // place, and each directory is fsynced once, not once per file.
-void write_all(const std::vector<OutFile>& files, bool force) {
+StagedFiles::StagedFiles(const std::vector<OutFile>& files, bool force) : force_(force) {
     preflight(files, force);
-    std::vector<fs::path> made_dirs;  // created here, outermost first
-    std::vector<fs::path> temps;      // written, not yet renamed (empty where unnamed)
-    std::vector<int> unnamed;         // O_TMPFILE descriptors, -1 where a named temp is used
-    std::vector<fs::path> published;  // renamed into place, did not exist before
-    std::vector<fs::path> dirs;       // to fsync once at the end
-    std::vector<int> to_sync;         // every file's descriptor, in `files` order
-    std::vector<int> named_fds;       // descriptors of named temporaries, closed after the fsyncs
+    for (const auto& f : files) paths_.push_back(f.path);
     auto add_dir = [&](const fs::path& d) {
-        if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+        if (std::find(dirs_.begin(), dirs_.end(), d) == dirs_.end()) dirs_.push_back(d);
     };
     try {
         for (const auto& f : files) {
@@ -259,11 +254,12 @@ void write_all(const std::vector<OutFile>& files, bool force) {
                     if (errno == EEXIST) continue;
                     io_error("creating", *it, errno);
                 }
-                made_dirs.push_back(*it);
+                made_dirs_.push_back(*it);
                 add_dir(parent_of(*it));
             }
             add_dir(dir);
         }
+        std::vector<int> to_sync;  // every file's descriptor, in `files` order
         for (const auto& f : files) {
             // Preferably an unnamed file (O_TMPFILE), named only when complete: a
             // process killed at any moment leaves not even a temporary file behind.
@@ -273,9 +269,9 @@ void write_all(const std::vector<OutFile>& files, bool force) {
                 ::close(fd);
                 fd = -1;
             }
-            unnamed.push_back(fd);
+            unnamed_.push_back(fd);
             if (fd >= 0) {
-                temps.emplace_back();
+                temps_.emplace_back();
             }
             for (unsigned attempt = 0; fd < 0 && attempt < 16; ++attempt) {
                 tmp = temp_beside(f.path, attempt);
@@ -283,7 +279,7 @@ void write_all(const std::vector<OutFile>& files, bool force) {
                 if (fd < 0 && errno != EEXIST) io_error("writing", f.path, errno);
             }
             if (fd < 0) io_error("writing", f.path, EEXIST);
-            if (unnamed.back() < 0) temps.push_back(tmp);
+            if (unnamed_.back() < 0) temps_.push_back(tmp);
             // fchmod: the mode is exact whatever the umask.
             bool ok = ::fchmod(fd, static_cast<mode_t>(f.mode & 07777)) == 0;
             const char* p = f.content.data();
@@ -298,7 +294,7 @@ void write_all(const std::vector<OutFile>& files, bool force) {
                 }
             }
             int err = errno;
-            if (unnamed.back() < 0) named_fds.push_back(fd);
+            if (unnamed_.back() < 0) named_fds_.push_back(fd);
             if (!ok) io_error("writing", f.path, err);
             to_sync.push_back(fd);
         }
@@ -323,60 +319,115 @@ void write_all(const std::vector<OutFile>& files, bool force) {
         }  // jthreads join here
         for (std::size_t i = 0; i < to_sync.size(); ++i)
             if (sync_errors[i] != 0) io_error("writing", files[i].path, sync_errors[i]);
-        for (int& fd : named_fds) {
+        for (int& fd : named_fds_) {
             int rc = ::close(fd);
             fd = -1;
             if (rc != 0) io_error("writing", files.front().path.parent_path(), errno);
         }
-        for (std::size_t i = 0; i < files.size(); ++i) {
-            const fs::path& path = files[i].path;
+    } catch (...) {
+        roll_back();
+        throw;
+    }
+}
+
+void StagedFiles::publish() {
+    try {
+        for (std::size_t i = 0; i < paths_.size(); ++i) {
+            const fs::path& path = paths_[i];
             bool existed = lexists(path);
-            if (unnamed[i] >= 0) {
+            if (unnamed_[i] >= 0) {
                 char proc[64];
-                std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", unnamed[i]);
-                fs::path target = force ? temp_beside(path, 99) : path;
+                std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", unnamed_[i]);
+                fs::path target = force_ ? temp_beside(path, 99) : path;
                 if (::linkat(AT_FDCWD, proc, AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) != 0) {
                     int err = errno;
-                    if (err == EEXIST && !force) throw Error(ErrorKind::exists, path.string() + " already exists");
+                    if (err == EEXIST && !force_) throw Error(ErrorKind::exists, path.string() + " already exists");
                     io_error("writing", path, err);
                 }
-                if (force && ::rename(target.c_str(), path.c_str()) != 0) {
+                if (force_ && ::rename(target.c_str(), path.c_str()) != 0) {
                     int err = errno;
                     ::unlink(target.c_str());
                     io_error("writing", path, err);
                 }
-                ::close(unnamed[i]);
-                unnamed[i] = -1;
-            } else if (force) {
-                if (::rename(temps[i].c_str(), path.c_str()) != 0) io_error("writing", path, errno);
-            } else if (::renameat2(AT_FDCWD, temps[i].c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+                ::close(unnamed_[i]);
+                unnamed_[i] = -1;
+            } else if (force_) {
+                if (::rename(temps_[i].c_str(), path.c_str()) != 0) io_error("writing", path, errno);
+            } else if (::renameat2(AT_FDCWD, temps_[i].c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
                 int err = errno;
                 if (err == EEXIST) throw Error(ErrorKind::exists, path.string() + " already exists");
                 if (err != EINVAL && err != ENOSYS && err != ENOTSUP) io_error("writing", path, err);
                 // No RENAME_NOREPLACE on this file system: link() never replaces either.
-                if (::link(temps[i].c_str(), path.c_str()) != 0) {
+                if (::link(temps_[i].c_str(), path.c_str()) != 0) {
                     err = errno;
                     if (err == EEXIST) throw Error(ErrorKind::exists, path.string() + " already exists");
                     io_error("writing", path, err);
                 }
-                ::unlink(temps[i].c_str());
+                ::unlink(temps_[i].c_str());
             }
-            temps[i].clear();
-            if (!existed) published.push_back(path);
+            temps_[i].clear();
+            if (!existed) published_.push_back(path);
         }
-        for (const auto& d : dirs) fsync_path(d, d);
+        for (const auto& d : dirs_) fsync_path(d, d);
+        done_ = true;
     } catch (...) {
-        // Nothing half-done stays: temporaries, new files, new directories.
-        for (int fd : unnamed)
-            if (fd >= 0) ::close(fd);
-        for (int fd : named_fds)
-            if (fd >= 0) ::close(fd);
-        for (const auto& t : temps)
-            if (!t.empty()) ::unlink(t.c_str());
-        for (auto it = published.rbegin(); it != published.rend(); ++it) ::unlink(it->c_str());
-        for (auto it = made_dirs.rbegin(); it != made_dirs.rend(); ++it) ::rmdir(it->c_str());
+        roll_back();
         throw;
     }
+}
+
+StagedFiles::~StagedFiles() {
+    if (!done_) roll_back();
+}
+
+// Nothing half-done stays: temporaries, new files, new directories.
+void StagedFiles::roll_back() noexcept {
+    for (int& fd : unnamed_)
+        if (fd >= 0) ::close(std::exchange(fd, -1));
+    for (int& fd : named_fds_)
+        if (fd >= 0) ::close(std::exchange(fd, -1));
+    for (auto& t : temps_)
+        if (!t.empty()) ::unlink(t.c_str());
+    temps_.clear();
+    for (auto it = published_.rbegin(); it != published_.rend(); ++it) ::unlink(it->c_str());
+    published_.clear();
+    for (auto it = made_dirs_.rbegin(); it != made_dirs_.rend(); ++it) ::rmdir(it->c_str());
+    made_dirs_.clear();
+    done_ = true;
+}
+
+void write_all(const std::vector<OutFile>& files, bool force) {
+    StagedFiles staged(files, force);
+    staged.publish();
+}
+
+void beside(const std::function<void()>& side, const std::function<void()>& here) {
+    std::exception_ptr side_failed, here_failed;
+    {
+        std::jthread t;
+        try {
+            t = std::jthread([&] {
+                try {
+                    side();
+                } catch (...) {
+                    side_failed = std::current_exception();
+                }
+            });
+        } catch (const std::system_error&) {
+            try {
+                side();
+            } catch (...) {
+                side_failed = std::current_exception();
+            }
+        }
+        try {
+            here();
+        } catch (...) {
+            here_failed = std::current_exception();
+        }
+    }  // joined
+    if (side_failed) std::rethrow_exception(side_failed);
+    if (here_failed) std::rethrow_exception(here_failed);
 }
 
 std::string leaf_dir_name(std::string_view name) {

@@ -1,7 +1,9 @@
 // minica sign: issue a leaf certificate (new key, or an external CSR) under
 // the CA's policy, recorded in the inventory with its serial.
 #include <algorithm>
+#include <exception>
 #include <iostream>
+#include <thread>
 
 #include "cli.hpp"
 #include "minica/csr.hpp"
@@ -92,43 +94,81 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                               << ca.trust_anchor_path().string() << ")\n";
                 Policy policy = ca.policy();
                 auto pass = ca_passphrase(ca, a->passphrase_file);
-                Authority authority = ca.authority(view(pass));
                 std::chrono::days days =
                     a->days > 0 ? std::chrono::days(a->days) : std::min(default_leaf_validity, policy.max_validity);
+                std::optional<KeyType> kt;
+                if (!request) kt = parse_key_type(a->key);
+                policy.check(names, request ? request->key_type() : to_string(*kt), profile, days);
 
+                // Loading the CA and making the key (OpenSSL) beside opening the
+                // inventory (SQLite): neither needs the other.
+                std::optional<Authority> loaded;
                 std::optional<PrivateKey> leaf_key;
+                beside(
+                    [&] {
+                        loaded.emplace(ca.authority(view(pass)));
+                        check_constraints(*loaded, names);
+                        if (kt) leaf_key = PrivateKey::generate(*kt);
+                    },
+                    [&] { ca.inventory(); });
+                const Authority& authority = *loaded;
+
+                // The files are written and fsynced beside the inventory's
+                // commit (its own fsyncs), as soon as the certificate exists,
+                // and renamed into place only once both are durable: a
+                // certificate is never handed out that the inventory could forget.
+                std::optional<StagedFiles> staged;
+                std::exception_ptr staging_failed;
+                auto stage = [&](const Certificate& c) {
+                    std::vector<Certificate> chain = authority.intermediates();
+                    std::vector<Certificate> full{c};
+                    full.insert(full.end(), chain.begin(), chain.end());
+                    files[0].content = c.to_pem();
+                    std::size_t i = 1;
+                    if (leaf_key) files[i++].content = leaf_key->to_pem();
+                    files[i++].content = to_pem(chain);
+                    files[i++].content = to_pem(full);
+                    if (a->p12) files[i++].content = to_pkcs12(c, *leaf_key, chain, p12_pass->view(), first);
+                    staged.emplace(files, a->force);
+                };
+                std::jthread stager;  // after `staged`: joined before the files are rolled back
+                auto staging = [&](Certificate c) {
+                    try {
+                        stager = std::jthread([&, c] {
+                            try {
+                                stage(c);
+                            } catch (...) {
+                                staging_failed = std::current_exception();
+                            }
+                        });
+                    } catch (const std::system_error&) {
+                        // no thread to be had: staged after the commit
+                    }
+                    return c;
+                };
                 Certificate cert = [&] {
                     if (request) {
                         // The request contributes its key and names; the policy the rest.
-                        policy.check(names, request->key_type(), profile, days);
-                        check_constraints(authority, names);
                         // Under the serial the inventory drew (and checked unused) in its transaction.
                         return ca.inventory().issue(to_string(profile), [&](const std::string& serial) {
                             SignOptions so{.profile = profile, .validity = days, .names = names, .serial = serial};
-                            return authority.sign(*request, policy, so);
+                            return staging(authority.sign(*request, policy, so));
                         });
                     }
-                    KeyType kt = parse_key_type(a->key);
-                    policy.check(names, to_string(kt), profile, days);
-                    check_constraints(authority, names);
-                    leaf_key = PrivateKey::generate(kt);
                     std::string spki = leaf_key->public_key_der();
                     return ca.inventory().issue(to_string(profile), [&](const std::string& serial) {
-                        return sign_leaf(authority, names, profile, kt, spki, days, serial);
+                        return staging(sign_leaf(authority, names, profile, *kt, spki, days, serial));
                     });
                 }();
-
-                std::vector<Certificate> chain = authority.intermediates();
-                std::vector<Certificate> full{cert};
-                full.insert(full.end(), chain.begin(), chain.end());
-                files[0].content = cert.to_pem();
-                std::size_t i = 1;
-                if (leaf_key) files[i++].content = leaf_key->to_pem();
-                files[i++].content = to_pem(chain);
-                files[i++].content = to_pem(full);
-                if (a->p12) files[i++].content = to_pkcs12(cert, *leaf_key, chain, p12_pass->view(), first);
                 try {
-                    write_all(files, a->force);
+                    if (stager.joinable())
+                        stager.join();
+                    else
+                        stage(cert);
+                    if (staging_failed) std::rethrow_exception(staging_failed);
+                    // Closing the inventory (a checkpoint: two more fsyncs)
+                    // only tidies up: it runs beside the renames.
+                    beside([&] { ca.close_inventory(); }, [&] { staged->publish(); });
                 } catch (const Error& e) {
                     throw Error(e.kind(), std::string(e.what()) + " (certificate " + cert.serial_hex() +
                                               " was issued and recorded; minica revoke it if unwanted)",
