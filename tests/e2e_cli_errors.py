@@ -211,6 +211,35 @@ class Errors(unittest.TestCase):
         finally:
             subprocess.run(["chattr", "-i", locked], capture_output=True)
 
+    def test_write_failure_after_the_record(self):
+        """A file that cannot be made durable after the inventory committed the
+        certificate: minica says the certificate was recorded (so it can be
+        revoked), exits 1 and leaves no output behind, not even the directory
+        it created. fsync fails (EIO) through an LD_PRELOAD shim; SQLite's
+        syncs are fdatasync and still succeed."""
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            self.skipTest("needs a C compiler for the fsync shim")
+        work = pathlib.Path(tempfile.mkdtemp(prefix="minica-eio-", dir=self.root))
+        src, shim = work / "eio.c", work / "eio.so"
+        src.write_text("#include <errno.h>\nint fsync(int fd) { (void)fd; errno = EIO; return -1; }\n")
+        subprocess.run([cc, "-shared", "-fPIC", "-O2", src, "-o", shim], check=True)
+        ca = work / "ca"
+        self.assertEqual(minica(["init"], ca=ca).code, 0)
+        out = work / "out"
+        # In sanitizer builds the shim is loaded before the sanitizer runtime: allowed here.
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = {"LD_PRELOAD": str(shim), "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+        r = minica(["sign", "w.example.test", "--out", out], ca=ca, env=env)
+        self.assertEqual(r.code, 1, r)
+        lines = r.err.strip().splitlines()
+        self.assertEqual(len(lines), 1, r)
+        self.assertIn("was issued and recorded", lines[0], r)
+        self.assertFalse(out.exists(), "the output directory minica created is removed again")
+        listed = minica(["list", "--json"], ca=ca).json()
+        self.assertEqual([c["names"] for c in listed], [["w.example.test"]])
+        self.assertTrue(all(not p.name.startswith(".") for p in ca.iterdir()), sorted(ca.iterdir()))
+
     def test_broken_ca_directory(self):
         d = self.root / "noinv-ca"
         shutil.copytree(self.ca, d)
