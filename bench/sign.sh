@@ -15,8 +15,9 @@
 #   --analyze also time minica with fsync/fdatasync made no-ops (an LD_PRELOAD
 #             shim built with cc: what durability costs), a static C program
 #             doing only the writes, fsyncs and renames a sign needs (the
-#             durability floor), and count both commands' instructions with
-#             valgrind --tool=callgrind
+#             durability floor) and one doing only its cryptography through
+#             OpenSSL's ordinary API, and count both commands' instructions
+#             with valgrind --tool=callgrind
 #   --dir     work directory (default: a new one under ${TMPDIR:-/tmp}); its
 #             file system matters: minica fsyncs every file and the inventory,
 #             openssl fsyncs nothing. The JSON names the file system type.
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS="$2"; shift 2;;
     --dir) DIR="$2"; shift 2;;
     --analyze) ANALYZE=1; shift;;
-    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0;;
     *) echo "unknown argument: $1" >&2; exit 2;;
   esac
 done
@@ -120,6 +121,55 @@ int main(int argc, char** argv) {
     if subprocess.run(["cc", "-O2", "-static", "-pthread", fsrc, "-o", fbin], capture_output=True).returncode == 0:
         os.makedirs(os.path.join(work, "floor-out"), exist_ok=True)
         cmds["durability_floor"] = [fbin, os.path.join(work, "floor-out")]
+    # The cryptography of a sign through OpenSSL 3.0's ordinary API, nothing
+    # else (no files written, no inventory), with minica's start-up settings
+    # and libcrypto linked in as minica links it.
+    csrc, cbin = os.path.join(work, "crypto.c"), os.path.join(work, "crypto-only")
+    with open(csrc, "w") as f:
+        f.write(r"""
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+int main(int argc, char** argv) {
+    (void)argc;
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                        OPENSSL_INIT_NO_ADD_ALL_DIGESTS, NULL);
+    EVP_add_digest(EVP_sha256());
+    RAND_set_DRBG_type(NULL, "HASH-DRBG", NULL, NULL, "SHA256");
+    FILE* f = fopen(argv[1], "r");
+    X509* ca = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f) fclose(f);
+    f = fopen(argv[2], "r");
+    EVP_PKEY* cak = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    if (f) fclose(f);
+    EVP_PKEY* k = EVP_EC_gen("P-256");
+    X509* x = X509_new();
+    X509_NAME* n = X509_NAME_new();
+    if (!ca || !cak || !k || !x || !n) return 1;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 12345);
+    X509_set_issuer_name(x, X509_get_subject_name(ca));
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char*)"x", -1, -1, 0);
+    X509_set_subject_name(x, n);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 397L * 86400);
+    X509_set_pubkey(x, k);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    X509_EXTENSION* e = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "DNS:x");
+    if (!e || !X509_add_ext(x, e, -1) || !X509_sign(x, cak, EVP_sha256())) return 1;
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+    return BIO_pending(b) > 0 ? 0 : 1;
+}
+""")
+    if subprocess.run(["cc", "-O2", csrc, "-o", cbin, "-Wl,-Bstatic", "-lcrypto", "-Wl,-Bdynamic", "-ldl", "-pthread"],
+                      capture_output=True).returncode == 0:
+        cmds["openssl_api_crypto_only"] = [cbin, os.path.join(ca, "ca.pem"), os.path.join(ca, "ca-key.pem")]
 
 def once(cmd, run_env=None):
     t0 = time.perf_counter()
@@ -166,6 +216,12 @@ if "minica_without_fsync" in res:
     out["minica_without_fsync"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
                                    "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
                                    "note": "fsync and fdatasync made no-ops with LD_PRELOAD: not durable, analysis only"}
+if "openssl_api_crypto_only" in res:
+    r = res["openssl_api_crypto_only"]
+    out["openssl_api_crypto_only"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
+                                      "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
+                                      "note": "only the cryptography of a sign (read the CA, new P-256 key, X509_sign, PEM) "
+                                              "through OpenSSL 3.0's ordinary API, libcrypto static, minica's init settings"}
 if "durability_floor" in res:
     r = res["durability_floor"]
     out["durability_floor"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
