@@ -211,23 +211,19 @@ out = {
 }
 out["ratio"] = round(statistics.median(res["minica"]["wall"]) / statistics.median(res["openssl"]["wall"]), 3)
 out["cpu_ratio"] = round(statistics.median(res["minica"]["cpu"]) / statistics.median(res["openssl"]["cpu"]), 3)
-if "minica_without_fsync" in res:
-    r = res["minica_without_fsync"]
-    out["minica_without_fsync"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
-                                   "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
-                                   "note": "fsync and fdatasync made no-ops with LD_PRELOAD: not durable, analysis only"}
-if "openssl_api_crypto_only" in res:
-    r = res["openssl_api_crypto_only"]
-    out["openssl_api_crypto_only"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
-                                      "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
-                                      "note": "only the cryptography of a sign (read the CA, new P-256 key, X509_sign, PEM) "
-                                              "through OpenSSL 3.0's ordinary API, libcrypto static, minica's init settings"}
-if "durability_floor" in res:
-    r = res["durability_floor"]
-    out["durability_floor"] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
-                               "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
-                               "note": "a static C program doing only the fsyncs and renames a sign needs (no crypto, "
-                                       "no SQLite): the part of the ratio no implementation of the issue avoids"}
+notes = {
+    "minica_without_fsync": "fsync and fdatasync made no-ops with LD_PRELOAD: not durable, analysis only",
+    "openssl_api_crypto_only": "only the cryptography of a sign (read the CA, new P-256 key, X509_sign, PEM) through "
+                               "OpenSSL 3.0's ordinary API, libcrypto static, minica's init settings",
+    "durability_floor": "a static C program doing only the fsyncs and renames a sign needs (no crypto, no SQLite): "
+                        "the part of the ratio no implementation of the issue avoids",
+}
+for k, note in notes.items():
+    if k in res:
+        r = res[k]
+        out[k] = {"wall_ms": summary(r["wall"]), "cpu_ms": summary(r["cpu"]),
+                  "ratio": round(statistics.median(r["wall"]) / statistics.median(res["openssl"]["wall"]), 3),
+                  "note": note}
 if analyze and shutil.which("valgrind"):
     counts = {}
     for k in ("minica", "openssl"):

@@ -146,6 +146,23 @@ def pyca_verify(root, leaf, intermediates=(), purpose="server", name=None):
         return False, repr(e)
 
 
+# ---- test cases ------------------------------------------------------------
+
+class ClassTempDir(unittest.TestCase):
+    """A test case with one temporary directory for the whole class (cls.tmp),
+    removed after its last test."""
+    temp_prefix = "minica-test-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory(prefix=cls.temp_prefix)
+        cls.tmp = pathlib.Path(cls._tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+
 # ---- main ------------------------------------------------------------------
 
 def main():

@@ -11,8 +11,6 @@ import os
 import pathlib
 import re
 import subprocess
-import tempfile
-import unittest
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from cli_common import (KEY_TYPES, MINICA, minica, mode, openssl_verify, pyca_verify, run, snapshot, validate, main)
+from cli_common import (ClassTempDir, KEY_TYPES, MINICA, minica, mode, openssl_verify, pyca_verify, run, snapshot, validate, main)
 
 SERVER = ["app.test", "*.wild.test", "bücher.test", "127.0.0.1", "::1", "admin@app.test", "spiffe://app.test/svc"]
 CLIENT = ["alice@app.test", "spiffe://app.test/alice", "alice.app.test"]
@@ -38,15 +36,8 @@ def spki_pin(cert):
     return "sha256//" + base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
-class Flow(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="minica-cli-flow-")
-        cls.tmp = pathlib.Path(cls._tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._tmp.cleanup()
+class Flow(ClassTempDir):
+    temp_prefix = "minica-cli-flow-"
 
     def ok(self, args, **kw):
         r = minica(args, **kw)

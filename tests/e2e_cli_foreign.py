@@ -8,11 +8,8 @@ tools/minica/main.cpp) and registers by hand the digests and ciphers that are
 still looked up through them: this file is what shows that nothing a user
 brings stops working because of it. Each verdict is compared with
 `openssl verify` on the same files."""
-import pathlib
-import tempfile
-import unittest
 
-from cli_common import main, minica, openssl_verify, run
+from cli_common import ClassTempDir, main, minica, openssl_verify, run
 
 # Digests a certificate signature may use. minica must reach the verdict
 # `openssl verify` reaches on the same chain, and must accept these:
@@ -28,15 +25,8 @@ TRADITIONAL = ["aes128", "aes192", "aes256", "aria128", "aria192", "aria256", "c
                "camellia256", "des3"]
 
 
-class Foreign(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="minica-cli-foreign-")
-        cls.tmp = pathlib.Path(cls._tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls._tmp.cleanup()
+class Foreign(ClassTempDir):
+    temp_prefix = "minica-cli-foreign-"
 
     def openssl(self, *args, input=None):
         p = run(["openssl"] + list(args), input=input, cwd=self.tmp)
