@@ -201,6 +201,50 @@ TEST_CASE("write_file_atomic: a failed write leaves no temporary file") {
     CHECK(entries(dir.path).empty());
 }
 
+TEST_CASE("StagedFiles: durable under no name until published, all or nothing") {
+    TempDir dir;
+    const fs::path a = dir.path / "new" / "deeper" / "a.pem", b = dir.path / "new" / "deeper" / "b.pem";
+    {
+        StagedFiles staged({{a, "A\n", 0644}, {b, "B\n", 0600}}, false, true);
+        CHECK(entries(dir.path / "new" / "deeper").empty());  // staged: no name yet, not even a temporary
+    }  // never published: the directories it made are gone too
+    CHECK(entries(dir.path).empty());
+
+    {
+        StagedFiles staged({{a, "A\n", 0644}, {b, "B\n", 0600}}, false, true);
+        staged.publish();
+    }
+    CHECK(read_file(a) == "A\n");
+    CHECK(read_file(b) == "B\n");
+    CHECK(mode_of(a) == 0644);
+    CHECK(mode_of(b) == 0600);
+
+    // A file that appears between staging and publishing is never replaced;
+    // what the group had already published is removed, the rest kept.
+    const fs::path c = dir.path / "new" / "c.pem", d = dir.path / "new" / "d.pem";
+    {
+        StagedFiles staged({{c, "C\n", 0644}, {d, "D\n", 0644}}, false, true);
+        write_file_atomic(d, "racer\n", 0644);
+        CHECK(kind_of([&] { staged.publish(); }) == ErrorKind::exists);
+    }
+    CHECK_FALSE(fs::exists(c));
+    CHECK(read_file(d) == "racer\n");
+    CHECK(entries(dir.path / "new") == std::vector<std::string>{"d.pem", "deeper"});
+
+    // With overwrite, both are replaced.
+    {
+        StagedFiles staged({{a, "A2\n", 0644}, {b, "B2\n", 0600}}, true, false);
+        staged.publish();
+    }
+    CHECK(read_file(a) == "A2\n");
+    CHECK(read_file(b) == "B2\n");
+    CHECK(entries(dir.path / "new" / "deeper") == std::vector<std::string>{"a.pem", "b.pem"});
+
+    // Without create_dirs, a missing directory is Error(io) and nothing is made.
+    CHECK(kind_of([&] { StagedFiles({{dir.path / "missing" / "x.pem", "x", 0644}}, false, false); }) == ErrorKind::io);
+    CHECK_FALSE(fs::exists(dir.path / "missing"));
+}
+
 TEST_CASE("read_file") {
     TempDir dir;
     CHECK(kind_of([&] { read_file(dir.path / "absent"); }) == ErrorKind::not_found);

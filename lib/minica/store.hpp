@@ -44,6 +44,42 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 // Error(not_found) / Error(io) naming the path.
 std::string read_file(const std::filesystem::path& path);
 
+// write_file_atomic for a group of files, in two steps so that the slow one
+// can run beside other work. The constructor writes every file to an unnamed
+// temporary (O_TMPFILE; a named one where the file system has none) with its
+// mode, sends all their data to the disk at once and fsyncs each: the files
+// are complete and durable, under no name yet. publish() moves them into
+// place (replacing only with `overwrite`; never otherwise, even a file a
+// racing writer made) and fsyncs each directory once. With `create_dirs`,
+// missing parent directories are made (0755, the umask applies). Destroyed
+// unpublished, or when either step fails, it removes whatever it created:
+// temporaries, files it published, directories it made. Errors as
+// write_file_atomic's (Error(exists), Error(io) "<verb> <path>: <reason>").
+struct FileToWrite {
+    const std::filesystem::path& path;
+    std::string_view content;
+    unsigned mode;
+};
+class StagedFiles {
+public:
+    StagedFiles(const std::vector<FileToWrite>& files, bool overwrite, bool create_dirs);
+    StagedFiles(const StagedFiles&) = delete;
+    StagedFiles& operator=(const StagedFiles&) = delete;
+    ~StagedFiles();
+    void publish();
+
+private:
+    void roll_back() noexcept;
+    bool overwrite_;
+    bool done_ = false;
+    std::vector<std::filesystem::path> paths_;
+    std::vector<std::filesystem::path> made_dirs_;  // created here, outermost first
+    std::vector<std::filesystem::path> temps_;      // named temporaries, empty where unnamed
+    std::vector<int> unnamed_;                      // O_TMPFILE descriptors, -1 where named
+    std::vector<std::filesystem::path> published_;  // moved into place, did not exist before
+    std::vector<std::filesystem::path> dirs_;       // to fsync once at the end
+};
+
 // ---- inventory ---------------------------------------------------------------
 enum class CertStatus { valid, revoked };
 

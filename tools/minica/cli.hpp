@@ -112,32 +112,9 @@ void preflight(const std::vector<OutFile>& files, bool force);
 // directory fsync instead of one per file. On failure, whatever it created
 // is removed again.
 void write_all(const std::vector<OutFile>& files, bool force);
-// write_all in its two steps, so that the slow one (writing and fsyncing)
-// can run beside other work. The constructor does everything up to the
-// renames (the files are complete and durable, under no name yet); publish()
-// renames them into place and fsyncs the directories. Destroyed unpublished
-// (or when either step fails), it removes whatever it created.
-class StagedFiles {
-public:
-    StagedFiles(const std::vector<OutFile>& files, bool force);
-    StagedFiles(const StagedFiles&) = delete;
-    StagedFiles& operator=(const StagedFiles&) = delete;
-    ~StagedFiles();
-    void publish();
-
-private:
-    void roll_back() noexcept;
-    bool force_;
-    bool done_ = false;
-    std::vector<fs::path> paths_;
-    std::vector<fs::path> made_dirs_;  // created here, outermost first
-    std::vector<fs::path> temps_;      // written, not yet renamed (empty where unnamed)
-    std::vector<int> unnamed_;         // O_TMPFILE descriptors, -1 where a named temp is used
-    std::vector<int> named_fds_;       // descriptors of named temporaries, closed after the fsyncs
-    std::vector<fs::path> published_;  // renamed into place, did not exist before
-    std::vector<fs::path> dirs_;       // to fsync once at the end
-};
-
+// The files as the library's StagedFiles takes them (write_all in two steps:
+// sign writes and fsyncs them beside the inventory's commit).
+std::vector<FileToWrite> to_write(const std::vector<OutFile>& files);
 // Runs `side` on a second thread while `here` runs on this one (one after
 // the other when no thread can be had): a CLI run is mostly start-up work
 // that does not depend on itself, and this machine class has two cores.
