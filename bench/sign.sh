@@ -75,7 +75,7 @@ if analyze and shutil.which("cc"):
     # fsyncs a `minica sign` cannot do without, in minica's order: the
     # inventory's commit into a new WAL (its header, the directory, the
     # commit: three fdatasyncs, as SQLite does), four files written to unnamed
-    # temporaries and fsynced at once (one thread each), renamed over the
+    # temporaries, sent to the disk together and fsynced (as minica does), renamed over the
     # previous ones, the directory fsynced. No cryptography, no SQLite, no
     # start-up beyond exec: what is left of the budget for all of those.
     fsrc, fbin = os.path.join(work, "floor.c"), os.path.join(work, "floor")
@@ -83,12 +83,10 @@ if analyze and shutil.which("cc"):
         f.write(r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 static int fds[4];
-static void* sync_one(void* p) { fsync(*(int*)p); return 0; }
 int main(int argc, char** argv) {
     char buf[700], path[4096], tmp[4096], proc[64];
     memset(buf, 'x', sizeof buf);
@@ -100,14 +98,13 @@ int main(int argc, char** argv) {
     if (write(wal, buf, sizeof buf) != sizeof buf || fdatasync(wal)) return 1;
     close(wal);
     static const char* names[4] = {"cert.pem", "key.pem", "chain.pem", "fullchain.pem"};
-    pthread_t t[4];
     for (int i = 0; i < 4; i++) {
         fds[i] = open(argv[1], O_TMPFILE | O_WRONLY, 0600);
         if (fds[i] < 0 || write(fds[i], buf, sizeof buf) != sizeof buf) return 1;
     }
-    for (int i = 1; i < 4; i++) pthread_create(&t[i], 0, sync_one, &fds[i]);
-    fsync(fds[0]);
-    for (int i = 1; i < 4; i++) pthread_join(t[i], 0);
+    for (int i = 0; i < 4; i++) sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+    for (int i = 0; i < 4; i++)
+        if (fsync(fds[i])) return 1;
     for (int i = 0; i < 4; i++) {
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fds[i]);
         snprintf(tmp, sizeof tmp, "%s/.%s.tmp", argv[1], names[i]);
@@ -118,7 +115,7 @@ int main(int argc, char** argv) {
     return fsync(dir) != 0;
 }
 """)
-    if subprocess.run(["cc", "-O2", "-static", "-pthread", fsrc, "-o", fbin], capture_output=True).returncode == 0:
+    if subprocess.run(["cc", "-O2", "-static", fsrc, "-o", fbin], capture_output=True).returncode == 0:
         os.makedirs(os.path.join(work, "floor-out"), exist_ok=True)
         cmds["durability_floor"] = [fbin, os.path.join(work, "floor-out")]
     # The cryptography of a sign through OpenSSL 3.0's ordinary API, nothing

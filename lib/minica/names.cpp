@@ -60,8 +60,9 @@ namespace {
 
 // libidn2, the three calls minica makes. The library links it; minica's
 // programs (MINICA_IDN2_DLOPEN, tools/minica/meson.build) load it the first
-// time a name needs it: loading libidn2 and libunistring costs every start
-// ~0.3 ms, and most runs never meet a non-ASCII or xn-- label.
+// time a name needs it: loading libidn2 and libunistring (two libraries and
+// their relocations) would cost every start, and most runs never meet a
+// non-ASCII or xn-- label.
 struct Idn2 {
     decltype(&idn2_to_ascii_8z) to_ascii_8z = nullptr;
     decltype(&idn2_free) free = nullptr;

@@ -189,8 +189,9 @@ StagedFiles::StagedFiles(const std::vector<FileToWrite>& files, bool overwrite, 
         // Every file's data goes to the disk at once (sync_file_range starts
         // the writeback without waiting), then each is fsynced: the first
         // fsync's journal commit covers them all and the block layer merges the
-        // writes, so the others return almost at once (four files here: 1.7 ms
-        // instead of 2.1 ms one after another, 1.9 ms with a thread per fsync).
+        // writes, so the others return almost at once; faster here than one
+        // fsync after another, and than a thread per fsync (which minica did
+        // before), with less CPU.
         for (int fd : fds) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         for (std::size_t i = 0; i < fds.size(); ++i)
             if (::fsync(fds[i]) != 0) throw_io("writing", files[i].path, errno);

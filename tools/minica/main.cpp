@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     // key-management methods, built all at once at the first fetch: ~1.5M
     // instructions) starts at once on a second thread, while the command line
     // is parsed and the CA directory and inventory are read; the verb then
-    // finds it done. bench/sign.sh: ~0.7 ms of a `minica sign`'s wall time.
+    // finds it done.
     std::jthread warm_up;
     if (wants_openssl(argc, argv)) {
         try {

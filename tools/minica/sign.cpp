@@ -129,7 +129,8 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                     files[i++].content = to_pem(chain);
                     files[i++].content = to_pem(full);
                     if (a->p12) files[i++].content = to_pkcs12(c, *leaf_key, chain, p12_pass->view(), first);
-                    preflight(files, a->force);  // again: the files may have appeared meanwhile
+                    // preflight ran before any work; a file that appeared since is
+                    // Error(exists) here or at publish(), never replaced.
                     staged.emplace(to_write(files), a->force, true);
                 };
                 std::jthread stager;  // after `staged`: joined before the files are rolled back
