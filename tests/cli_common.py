@@ -172,6 +172,9 @@ def main():
         sys.exit(1)
     prog = unittest.main(module="__main__", exit=False, verbosity=2)
     r = prog.result
-    failed = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+    # A test with failing subtests has one entry per subtest: count tests.
+    failing = {getattr(t, "test_case", t).id() for t, _ in r.failures + r.errors}
+    failing |= {t.id() for t in r.unexpectedSuccesses}
+    failed = len(failing)
     print(f"{r.testsRun - failed - len(r.skipped)} passed, {failed} failed")
     sys.exit(1 if failed else 0)
