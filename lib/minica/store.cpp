@@ -158,33 +158,21 @@ StagedFiles::StagedFiles(const std::vector<FileToWrite>& files, bool overwrite, 
             add_dir(dir);
         }
         const bool proc = path_exists("/proc/self/fd");  // linkat of an unnamed file goes through it
-        std::vector<int> fds;  // every file's descriptor, in `files` order
-        std::vector<int> named;
-        struct Close {
-            std::vector<int>& fds;
-            ~Close() {
-                for (int fd : fds) ::close(fd);
-            }
-        } close_named{named};
         for (const auto& f : files) {
             const fs::path dir = parent_dir(f.path);
             int fd = proc ? ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
             if (fd < 0 && proc && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
                 throw_io("writing", f.path, errno);
-            unnamed_.push_back(fd);
             temps_.emplace_back();
             for (int attempt = 0; fd < 0 && attempt < 16; ++attempt) {
                 fs::path tmp = dir / ("." + f.path.filename().string() + ".tmp-" + random_suffix());
                 fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0 && errno != EEXIST) throw_io("writing", f.path, errno);
-                if (fd >= 0) {
-                    temps_.back() = tmp;
-                    named.push_back(fd);
-                }
+                if (fd >= 0) temps_.back() = tmp;
             }
             if (fd < 0) throw_io("writing", f.path, EEXIST);
+            fds_.push_back(fd);
             fill(fd, f.content, f.mode, f.path);
-            fds.push_back(fd);
         }
         // Every file's data goes to the disk at once (sync_file_range starts
         // the writeback without waiting), then each is fsynced: the first
@@ -192,14 +180,13 @@ StagedFiles::StagedFiles(const std::vector<FileToWrite>& files, bool overwrite, 
         // writes, so the others return almost at once; faster here than one
         // fsync after another, and than a thread per fsync (which minica did
         // before), with less CPU.
-        for (int fd : fds) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        for (std::size_t i = 0; i < fds.size(); ++i)
-            if (::fsync(fds[i]) != 0) throw_io("writing", files[i].path, errno);
-        for (int& fd : named) {
-            int rc = ::close(std::exchange(fd, -1));
-            if (rc != 0) throw_io("writing", files.front().path, errno);
+        for (int fd : fds_) ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        for (std::size_t i = 0; i < fds_.size(); ++i) {
+            if (::fsync(fds_[i]) != 0) throw_io("writing", files[i].path, errno);
+            // A named temporary is complete: closed now. An unnamed one keeps
+            // its descriptor, its only handle until publish() links it.
+            if (!temps_[i].empty() && ::close(std::exchange(fds_[i], -1)) != 0) throw_io("writing", files[i].path, errno);
         }
-        named.clear();
     } catch (...) {
         roll_back();
         throw;
@@ -212,9 +199,9 @@ void StagedFiles::publish() {
             const fs::path& path = paths_[i];
             const fs::path dir = parent_dir(path);
             bool existed = path_exists(path);
-            if (unnamed_[i] >= 0) {
+            if (temps_[i].empty()) {
                 char proc[64];
-                std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", unnamed_[i]);
+                std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", fds_[i]);
                 fs::path target = overwrite_ ? dir / ("." + path.filename().string() + ".tmp-" + random_suffix()) : path;
                 if (::linkat(AT_FDCWD, proc, AT_FDCWD, target.c_str(), AT_SYMLINK_FOLLOW) != 0) {
                     int err = errno;
@@ -226,7 +213,7 @@ void StagedFiles::publish() {
                     ::unlink(target.c_str());
                     throw_io("writing", path, err);
                 }
-                ::close(std::exchange(unnamed_[i], -1));
+                ::close(std::exchange(fds_[i], -1));
             } else if (overwrite_) {
                 if (::rename(temps_[i].c_str(), path.c_str()) != 0) throw_io("writing", path, errno);
             } else if (!detail::publish_noreplace(temps_[i], path)) {
@@ -248,7 +235,7 @@ StagedFiles::~StagedFiles() {
 }
 
 void StagedFiles::roll_back() noexcept {
-    for (int& fd : unnamed_)
+    for (int& fd : fds_)
         if (fd >= 0) ::close(std::exchange(fd, -1));
     for (auto& t : temps_)
         if (!t.empty()) ::unlink(t.c_str());

@@ -74,8 +74,8 @@ private:
     bool done_ = false;
     std::vector<std::filesystem::path> paths_;
     std::vector<std::filesystem::path> made_dirs_;  // created here, outermost first
-    std::vector<std::filesystem::path> temps_;      // named temporaries, empty where unnamed
-    std::vector<int> unnamed_;                      // O_TMPFILE descriptors, -1 where named
+    std::vector<std::filesystem::path> temps_;      // per file: its named temporary, empty where unnamed
+    std::vector<int> fds_;                          // per file: open descriptor (unnamed until published), or -1
     std::vector<std::filesystem::path> published_;  // moved into place, did not exist before
     std::vector<std::filesystem::path> dirs_;       // to fsync once at the end
 };

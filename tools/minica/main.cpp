@@ -56,13 +56,12 @@ std::string_view verb_on_command_line(int argc, char** argv) {
     return {};
 }
 
-// A verb that uses keys (all but list), and no request for help or the version.
-bool wants_openssl(int argc, char** argv) {
+// `verb` uses keys (all verbs but list), and there is no request for help or the version.
+bool wants_openssl(std::string_view verb, int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg == "-h" || arg == "--help" || arg == "--version") return false;
     }
-    std::string_view verb = verb_on_command_line(argc, argv);
     return !verb.empty() && verb != "list";
 }
 
@@ -108,8 +107,9 @@ int main(int argc, char** argv) {
     // instructions) starts at once on a second thread, while the command line
     // is parsed and the CA directory and inventory are read; the verb then
     // finds it done.
+    const std::string_view named = verb_on_command_line(argc, argv);
     std::jthread warm_up;
-    if (wants_openssl(argc, argv)) {
+    if (wants_openssl(named, argc, argv)) {
         try {
             warm_up = std::jthread([] {
                 OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
@@ -138,7 +138,6 @@ int main(int argc, char** argv) {
         {"init", add_init}, {"sign", add_sign},     {"csr", add_csr},   {"inspect", add_inspect},
         {"verify", add_verify}, {"export", add_export}, {"list", add_list}, {"revoke", add_revoke},
         {"crl", add_crl},   {"renew", add_renew}};
-    const std::string_view named = verb_on_command_line(argc, argv);
     bool known = false;
     for (const auto& [name, add] : all_verbs) known = known || name == named;
     std::vector<Verb> verbs;

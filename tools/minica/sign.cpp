@@ -1,9 +1,9 @@
 // minica sign: issue a leaf certificate (new key, or an external CSR) under
 // the CA's policy, recorded in the inventory with its serial.
 #include <algorithm>
-#include <exception>
+#include <future>
 #include <iostream>
-#include <thread>
+#include <system_error>
 
 #include "cli.hpp"
 #include "minica/csr.hpp"
@@ -118,7 +118,6 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                 // and renamed into place only once both are durable: a
                 // certificate is never handed out that the inventory could forget.
                 std::optional<StagedFiles> staged;
-                std::exception_ptr staging_failed;
                 auto stage = [&](const Certificate& c) {
                     std::vector<Certificate> chain = authority.intermediates();
                     std::vector<Certificate> full{c};
@@ -133,16 +132,10 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                     // Error(exists) here or at publish(), never replaced.
                     staged.emplace(to_write(files), a->force, true);
                 };
-                std::jthread stager;  // after `staged`: joined before the files are rolled back
-                auto staging = [&](Certificate c) {
+                std::future<void> staging;  // after `staged`: waited for before the files are rolled back
+                auto stage_beside = [&](Certificate c) {
                     try {
-                        stager = std::jthread([&, c] {
-                            try {
-                                stage(c);
-                            } catch (...) {
-                                staging_failed = std::current_exception();
-                            }
-                        });
+                        staging = std::async(std::launch::async, stage, c);
                     } catch (const std::system_error&) {
                         // no thread to be had: staged after the commit
                     }
@@ -154,20 +147,19 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                         // Under the serial the inventory drew (and checked unused) in its transaction.
                         return ca.inventory().issue(to_string(profile), [&](const std::string& serial) {
                             SignOptions so{.profile = profile, .validity = days, .names = names, .serial = serial};
-                            return staging(authority.sign(*request, policy, so));
+                            return stage_beside(authority.sign(*request, policy, so));
                         });
                     }
                     std::string spki = leaf_key->public_key_der();
                     return ca.inventory().issue(to_string(profile), [&](const std::string& serial) {
-                        return staging(sign_leaf(authority, names, profile, *kt, spki, days, serial));
+                        return stage_beside(sign_leaf(authority, names, profile, *kt, spki, days, serial));
                     });
                 }();
                 try {
-                    if (stager.joinable())
-                        stager.join();
+                    if (staging.valid())
+                        staging.get();  // rethrows what staging threw
                     else
                         stage(cert);
-                    if (staging_failed) std::rethrow_exception(staging_failed);
                     // Closing the inventory (a checkpoint: two more fsyncs)
                     // only tidies up: it runs beside the renames.
                     beside([&] { ca.close_inventory(); }, [&] { staged->publish(); });
