@@ -25,7 +25,9 @@
 
 #include "minica/authority.hpp"
 #include "minica/revocation.hpp"
-#include "minica/store.hpp"
+#include "minica/ca_directory.hpp"
+#include "minica/files.hpp"
+#include "minica/inventory.hpp"
 
 namespace fs = std::filesystem;
 using namespace minica;
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
                 r.subject = "CN=host" + std::to_string(i) + ".example.com";
                 r.names = {"host" + std::to_string(i) + ".example.com"};
                 r.key_type = "ec-p256";
-                r.profile = "server";
+                r.profile = Profile::server;
                 r.not_before = now - span + std::chrono::seconds{span.count() * i / total};
                 r.not_after = r.not_before + std::chrono::days{397};
                 r.fingerprint_sha256 = fingerprint;

@@ -211,12 +211,12 @@ class Errors(unittest.TestCase):
         finally:
             subprocess.run(["chattr", "-i", locked], capture_output=True)
 
-    def test_write_failure_after_the_record(self):
-        """A file that cannot be made durable after the inventory committed the
-        certificate: minica says the certificate was recorded (so it can be
-        revoked), exits 1 and leaves no output behind, not even the directory
-        it created. fsync fails (EIO) through an LD_PRELOAD shim; SQLite's
-        syncs are fdatasync and still succeed."""
+    def test_write_failure_records_nothing(self):
+        """Files that cannot be made durable (fsync fails while the inventory
+        commits): minica says nothing was issued, exits 1, leaves no output
+        behind (not even the directory it created) and the inventory records
+        nothing: the certificate nobody received is withdrawn. fsync fails (EIO)
+        through an LD_PRELOAD shim; SQLite's syncs are fdatasync and still succeed."""
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc is None:
             self.skipTest("needs a C compiler for the fsync shim")
@@ -234,11 +234,39 @@ class Errors(unittest.TestCase):
         self.assertEqual(r.code, 1, r)
         lines = r.err.strip().splitlines()
         self.assertEqual(len(lines), 1, r)
-        self.assertIn("was issued and recorded", lines[0], r)
+        self.assertIn("Input/output error (nothing was issued)", lines[0], r)
         self.assertFalse(out.exists(), "the output directory minica created is removed again")
-        listed = minica(["list", "--json"], ca=ca).json()
-        self.assertEqual([c["names"] for c in listed], [["w.example.test"]])
+        self.assertEqual(minica(["list", "--json"], ca=ca).json(), [])
         self.assertTrue(all(not p.name.startswith(".") for p in ca.iterdir()), sorted(ca.iterdir()))
+
+    def test_output_that_cannot_be_created_changes_no_ca(self):
+        """An output directory that cannot be created (under /proc, or below a
+        regular file; CI runs as root, so a mode-0500 directory would be
+        writable): sign and renew exit 1, say why, and the CA directory is
+        unchanged: file contents and modes, and the inventory's rows."""
+        ca = self.root / "unwritable-ca"
+        self.assertEqual(minica(["init"], ca=ca).code, 0)
+        first = self.root / "unwritable-first"
+        self.assertEqual(minica(["sign", "u.example.test", "--out", first], ca=ca).code, 0)
+        afile = self.root / "a-plain-file"
+        afile.write_text("not a directory\n")
+
+        def state():
+            files = {p.name: (p.read_bytes(), p.stat().st_mode) for p in sorted(ca.iterdir())
+                     if p.is_file() and not p.name.startswith("inventory.db")}
+            return files, minica(["list", "--json"], ca=ca).json()
+
+        before = state()
+        for args in (["sign", "x.example.test", "--out", "/proc/nowhere"],
+                     ["sign", "x.example.test", "--out", afile / "sub"],
+                     ["renew", first / "u.example.test" / "cert.pem", "--out", "/proc/nowhere"],
+                     ["renew", first / "u.example.test" / "cert.pem", "--out", afile / "sub"]):
+            r = minica(args, ca=ca, cwd=self.root)
+            self.assertEqual(r.code, 1, r)
+            lines = r.err.strip().splitlines()
+            self.assertEqual(len(lines), 1, r)
+            self.assertTrue("/proc/nowhere" in lines[0] or "not a directory" in lines[0], r)
+            self.assertEqual(state(), before, args)
 
     def test_broken_ca_directory(self):
         d = self.root / "noinv-ca"

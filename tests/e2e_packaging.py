@@ -28,8 +28,9 @@ SOURCE = pathlib.Path(os.environ.get("MINICA_SOURCE_ROOT", pathlib.Path(__file__
 BUILD = pathlib.Path(os.environ.get("MINICA_BUILD_ROOT", SOURCE / "build")).resolve()
 EXPECTED_OUTPUT = re.compile(r"^minica consumer: ok \(CN=localhost, chain of 3, TLSv1\.3\)$", re.M)
 PUBLIC_HEADERS = [
-    "authority.hpp", "certificate.hpp", "csr.hpp", "error.hpp", "key.hpp", "log.hpp", "names.hpp",
-    "policy.hpp", "revocation.hpp", "store.hpp", "testing.hpp", "tls.hpp", "verify.hpp",
+    "authority.hpp", "ca_directory.hpp", "certificate.hpp", "csr.hpp", "error.hpp", "files.hpp", "inventory.hpp",
+    "key.hpp", "log.hpp", "names.hpp", "policy.hpp", "profile.hpp", "revocation.hpp", "testing.hpp", "text.hpp",
+    "tls.hpp", "types.hpp", "verify.hpp",
 ]
 
 

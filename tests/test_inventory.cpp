@@ -20,7 +20,9 @@
 
 #include "minica/authority.hpp"
 #include "minica/error.hpp"
-#include "minica/store.hpp"
+#include "minica/ca_directory.hpp"
+#include "minica/files.hpp"
+#include "minica/inventory.hpp"
 
 namespace fs = std::filesystem;
 using namespace minica;
@@ -79,7 +81,7 @@ std::string to_hex(const std::string& bytes) {
 }
 
 Certificate issue(Inventory& inv, const std::string& name, Time not_after = t0 + 90 * 24h,
-                  std::string_view profile = "server") {
+                  Profile profile = Profile::server) {
     return inv.issue(profile, [&](const std::string& serial) { return leaf(serial, name, not_after); });
 }
 
@@ -134,7 +136,7 @@ TEST_CASE("issue records the certificate under the drawn serial") {
     TempDir dir;
     auto inv = open_sqlite_inventory(dir.path / "inventory.db");
     std::string drawn;
-    Certificate cert = inv->issue("server", [&](const std::string& serial) {
+    Certificate cert = inv->issue(Profile::server, [&](const std::string& serial) {
         drawn = serial;
         return leaf(serial, "a.example.com");
     });
@@ -149,7 +151,7 @@ TEST_CASE("issue records the certificate under the drawn serial") {
     CHECK(r.subject == cert.subject());
     CHECK(r.names == std::vector<std::string>{"a.example.com"});
     CHECK(r.key_type == "ec-p256");
-    CHECK(r.profile == "server");
+    CHECK(r.profile == Profile::server);
     CHECK(r.not_before == cert.not_before());
     CHECK(r.not_after == cert.not_after());
     CHECK(r.fingerprint_sha256 == cert.fingerprint_sha256());
@@ -266,7 +268,7 @@ TEST_CASE("revoke: unknown, twice, entries for the CRL") {
 TEST_CASE("revoked() leaves out the intermediate itself") {
     TempDir dir;
     auto inv = open_sqlite_inventory(dir.path / "inventory.db");
-    Certificate ca = issue(*inv, "intermediate.example", t0 + 900 * 24h, "ca");
+    Certificate ca = issue(*inv, "intermediate.example", t0 + 900 * 24h, Profile::ca);
     Certificate l = issue(*inv, "leaf.example.com");
     inv->revoke(ca.serial_hex(), RevocationReason::ca_compromise, t0);
     inv->revoke(l.serial_hex(), RevocationReason::superseded, t0);
@@ -352,8 +354,8 @@ TEST_CASE("a build that throws records nothing and releases the lock") {
     struct Boom : std::runtime_error {
         using std::runtime_error::runtime_error;
     };
-    CHECK_THROWS_AS(inv->issue("server", [](const std::string&) -> Certificate { throw Boom("no"); }), Boom);
-    CHECK_THROWS_AS(inv->issue("server",
+    CHECK_THROWS_AS(inv->issue(Profile::server, [](const std::string&) -> Certificate { throw Boom("no"); }), Boom);
+    CHECK_THROWS_AS(inv->issue(Profile::server,
                                [](const std::string&) -> Certificate {
                                    throw Error(ErrorKind::policy, "refused");
                                }),
@@ -378,7 +380,7 @@ TEST_CASE("the store enforces serial uniqueness") {
         for (std::size_t i = 0; i < hex.size(); i += 2) first_bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
     }
     try {
-        inv->issue("server", [&](const std::string&) { return leaf(first_bytes, "dup.example"); });
+        inv->issue(Profile::server, [&](const std::string&) { return leaf(first_bytes, "dup.example"); });
         FAIL("recorded a duplicate serial");
     } catch (const Error& e) {
         CHECK(e.kind() == ErrorKind::store);
@@ -390,16 +392,16 @@ TEST_CASE("the store enforces serial uniqueness") {
     // import: a duplicate anywhere in the batch records nothing of it.
     Certificate fresh = leaf(random_serial(), "fresh.example");
     try {
-        inv->import({InventoryRecord::from_certificate(fresh, "server"),
-                     InventoryRecord::from_certificate(first, "server")});
+        inv->import({InventoryRecord::from_certificate(fresh, Profile::server),
+                     InventoryRecord::from_certificate(first, Profile::server)});
         FAIL("imported a duplicate serial");
     } catch (const Error& e) {
         CHECK(e.kind() == ErrorKind::exists);
     }
     CHECK(inv->list().size() == 1);
     CHECK_FALSE(inv->find(fresh.serial_hex()));
-    inv->import({InventoryRecord::from_certificate(fresh, "client")});
-    CHECK(inv->find(fresh.serial_hex())->profile == "client");
+    inv->import({InventoryRecord::from_certificate(fresh, Profile::client)});
+    CHECK(inv->find(fresh.serial_hex())->profile == Profile::client);
 }
 
 TEST_CASE("concurrent writers on separate connections") {
@@ -555,7 +557,7 @@ TEST_CASE("names survive the round trip, whatever they contain") {
         {}, {"a.example"}, {"a.example", "10.0.0.1", "x@example.com", "spiffe://example.org/a"},
         {"quo\"te", "back\\slash", "caf\xc3\xa9", "[,]", "\x01"}};
     for (const auto& names : cases) {
-        InventoryRecord r = InventoryRecord::from_certificate(leaf(random_serial(), "n.example"), "server");
+        InventoryRecord r = InventoryRecord::from_certificate(leaf(random_serial(), "n.example"), Profile::server);
         r.names = names;
         inv->import({r});
         CHECK(inv->find(r.serial_hex)->names == names);
@@ -576,7 +578,7 @@ TEST_CASE("a writer keeps its lock while other connections open and wait") {
     std::atomic<bool> b_done{false};
     std::thread waiter;
     std::unique_ptr<Inventory> b;
-    a->issue("server", [&](const std::string& serial) {
+    a->issue(Profile::server, [&](const std::string& serial) {
         // Opening a second connection reads the header: it must not drop a's locks.
         b = open_sqlite_inventory(db);
         waiter = std::thread([&] {

@@ -16,7 +16,9 @@
 
 #include "minica/authority.hpp"
 #include "minica/error.hpp"
-#include "minica/store.hpp"
+#include "minica/ca_directory.hpp"
+#include "minica/files.hpp"
+#include "minica/inventory.hpp"
 
 namespace fs = std::filesystem;
 using namespace minica;
@@ -377,7 +379,7 @@ TEST_CASE("CaDirectory: with an intermediate") {
     auto all = ca.inventory().list();
     REQUIRE(all.size() == 1);
     CHECK(all[0].serial_hex == inter.serial_hex());
-    CHECK(all[0].profile == "ca");
+    CHECK(all[0].profile == Profile::ca);
     CHECK(ca.inventory().find(inter.serial_hex())->pem == inter.to_pem());
 }
 

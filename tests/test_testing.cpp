@@ -60,7 +60,7 @@ TEST_CASE("a TestCA is a P-256 root in memory and issues leaves for both uses") 
     const Certificate& root = ca.certificate();
     CHECK(root.is_ca());
     CHECK(root.self_signed());
-    CHECK(root.key_type() == "ec-p256");
+    CHECK(root.key_type() == KeyType::ec_p256);
     CHECK(root.subject().find("minica test CA ") != std::string::npos);
     CHECK(ca.intermediates().empty());
 
@@ -69,7 +69,7 @@ TEST_CASE("a TestCA is a P-256 root in memory and issues leaves for both uses") 
     CHECK(leaf.certificate().names().ip.size() == 2);
     CHECK(leaf.certificate().common_name() == "localhost");
     CHECK(leaf.certificate().extended_key_usage() == std::vector<std::string>{"serverAuth", "clientAuth"});
-    CHECK(leaf.certificate().key_type() == "ec-p256");
+    CHECK(leaf.certificate().key_type() == KeyType::ec_p256);
     CHECK(leaf.certificate().matches(leaf.key()));
     CHECK(leaf.chain().size() == 1);
     CHECK(leaf.certificate().signed_by(root));
@@ -96,7 +96,7 @@ TEST_CASE("issue takes options: profile, key type, subject, validity") {
                             .validity = days{30}});
     const Certificate& c = client.certificate();
     CHECK(c.extended_key_usage() == std::vector<std::string>{"clientAuth"});
-    CHECK(c.key_type() == "ed25519");
+    CHECK(c.key_type() == KeyType::ed25519);
     CHECK(c.subject() == "O=Example, CN=Alice");
     CHECK(c.names().email == std::vector<std::string>{"alice@example.test"});
     CHECK(c.names().uri == std::vector<std::string>{"spiffe://example.test/alice"});

@@ -273,12 +273,6 @@ Certificate build(const CertificateTemplate& t, std::string_view spki, const Iss
     return Certificate::adopt_der(std::move(out), nullptr);
 }
 
-Time clamp_to_issuer(Time not_after, Time issuer_not_after, std::string_view what) {
-    if (not_after <= issuer_not_after) return not_after;
-    logger()->warn("{} validity shortened to end with its issuer's on {}", what, format_time(issuer_not_after));
-    return issuer_not_after;
-}
-
 }  // namespace
 
 struct Authority::State {
@@ -309,12 +303,12 @@ std::string random_serial() {
 }
 
 std::string IssuedCertificate::chain_pem() const {
-    std::string out;
-    for (std::size_t i = 1; i < chain.size(); ++i) out += chain[i].to_pem();
-    return out;
+    return minica::chain_pem(std::vector<Certificate>(chain.begin() + 1, chain.end()));
 }
 
-std::string IssuedCertificate::fullchain_pem() const { return to_pem(chain); }
+std::string IssuedCertificate::fullchain_pem() const {
+    return minica::fullchain_pem(chain.front(), std::vector<Certificate>(chain.begin() + 1, chain.end()));
+}
 
 Authority::Authority(Certificate certificate, PrivateKey key, std::vector<Certificate> parents)
     : cert_(std::move(certificate)), key_(std::move(key)), parents_(std::move(parents)) {
@@ -349,21 +343,10 @@ Authority::Authority(Certificate certificate, PrivateKey key, std::vector<Certif
 std::vector<Certificate> Authority::intermediates() const { return state_->intermediates; }
 
 Authority Authority::create_root(const CaOptions& options) {
-    if (options.subject.common_name.empty() && options.subject.organization.empty())
-        throw Error(ErrorKind::invalid_argument, "a CA needs a name");
-    auto validity = options.validity.value_or(default_root_validity);
-    if (validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
+    CertificateTemplate t = ca_template(options.subject, options.now.value_or(now()),
+                                        options.validity.value_or(default_root_validity), options.path_len,
+                                        options.constraints, std::nullopt);
     PrivateKey key = PrivateKey::generate(options.key_type);
-    Time t0 = options.now.value_or(now());
-    CertificateTemplate t;
-    t.subject = options.subject;
-    t.not_before = t0 - backdate;
-    t.not_after = t0 + validity;
-    t.is_ca = true;
-    t.path_len = options.path_len;
-    // No EKU on a root (CA/B BR 7.1.2.1); digitalSignature lets it sign OCSP responses.
-    t.key_usage = ku_key_cert_sign | ku_crl_sign | ku_digital_signature;
-    t.constraints = options.constraints;
     std::string spki = key.public_key_der();
     // Everything signing needs is known here: no need to parse the new root back
     // (OpenSSL 3.0 spends ~150 us decoding its public key) as the public constructor would.
@@ -380,18 +363,11 @@ Authority Authority::create_root(const CaOptions& options) {
 Authority Authority::create_intermediate(const CaOptions& options) const {
     if (auto pl = cert_.path_len(); pl && *pl == 0)
         throw Error(ErrorKind::policy, "the CA \"" + cert_.subject() + "\" has pathLen 0 and cannot sign an intermediate");
-    auto validity = options.validity.value_or(default_intermediate_validity);
-    if (validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
+    CertificateTemplate t = ca_template(options.subject, options.now.value_or(now()),
+                                        options.validity.value_or(default_intermediate_validity),
+                                        options.path_len ? options.path_len : std::optional<int>(0),
+                                        options.constraints, state_->not_after);
     PrivateKey key = PrivateKey::generate(options.key_type);
-    Time t0 = options.now.value_or(now());
-    CertificateTemplate t;
-    t.subject = options.subject;
-    t.not_before = t0 - backdate;
-    t.not_after = clamp_to_issuer(t0 + validity, state_->not_after, "intermediate");
-    t.is_ca = true;
-    t.path_len = options.path_len ? options.path_len : std::optional<int>(0);
-    t.key_usage = ku_key_cert_sign | ku_crl_sign | ku_digital_signature;
-    t.constraints = options.constraints;
     Certificate cert = sign_template(t, key.public_key_der());
     std::vector<Certificate> parents{cert_};
     parents.insert(parents.end(), parents_.begin(), parents_.end());
@@ -430,39 +406,28 @@ std::string Authority::sign_bytes(std::string_view tbs, std::string& algorithm_i
     return state_->signer.sign(tbs);
 }
 
-static DistinguishedName default_subject(const SubjectAltNames& names) {
-    // CN = the primary name (what tools display), when it fits the 64-character
-    // upper bound of RFC 5280; otherwise an empty subject and a critical SAN.
-    DistinguishedName dn;
-    std::string primary = names.primary();
-    if (primary.size() <= 64) dn.common_name = primary;
-    return dn;
+void Authority::check_names(const SubjectAltNames& names) const {
+    for (auto& nc : state_->constraints) nc.check(names);
 }
 
 IssuedCertificate Authority::issue(const LeafOptions& options) const {
-    if (options.names.empty()) throw Error(ErrorKind::invalid_argument, "a certificate needs at least one name");
-    if (options.validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "validity must be at least one day");
+    // The template first: refused options (no names, bad validity) cost no key.
+    LeafSpec spec{.names = options.names,
+                  .profile = options.profile,
+                  .key_type = options.key ? options.key->type() : options.key_type,
+                  .validity = options.validity,
+                  .now = options.now.value_or(now()),
+                  .subject = options.subject,
+                  .serial = options.serial};
+    CertificateTemplate t = leaf_template(spec, state_->not_after);
     PrivateKey key = options.key ? *options.key : PrivateKey::generate(options.key_type);
-    Time t0 = options.now.value_or(now());
-    CertificateTemplate t;
-    t.serial = options.serial;
-    t.subject = options.subject.empty() ? default_subject(options.names) : options.subject;
-    t.not_before = t0 - backdate;
-    t.not_after = clamp_to_issuer(t0 + options.validity, state_->not_after, "leaf");
-    // keyEncipherment only for RSA: ECDSA/EdDSA keys cannot encipher (RFC 8813, RFC 5480 3).
-    t.key_usage = ku_digital_signature;
-    bool rsa = key.type() == KeyType::rsa_2048 || key.type() == KeyType::rsa_3072 || key.type() == KeyType::rsa_4096;
-    if (rsa) t.key_usage |= ku_key_encipherment;
-    t.eku_server = options.profile != Profile::client;
-    t.eku_client = options.profile != Profile::server;
-    t.names = options.names;
     Certificate cert = sign_template(t, key.public_key_der());
     IssuedCertificate out{cert, std::move(key), {cert}};
     out.chain.insert(out.chain.end(), state_->intermediates.begin(), state_->intermediates.end());
     return out;
 }
 
-Certificate Authority::sign(const CertificateRequest& csr, const Policy& policy, const SignOptions& options) const {
+void check_request(const CertificateRequest& csr, Profile profile) {
     csr.check_signature();
     if (csr.requests_ca())
         throw Error(ErrorKind::policy,
@@ -491,14 +456,14 @@ Certificate Authority::sign(const CertificateRequest& csr, const Policy& policy,
             sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
             for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
                 int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i));
-                bool granted = (nid == NID_server_auth && options.profile != Profile::client) ||
-                               (nid == NID_client_auth && options.profile != Profile::server);
+                bool granted = (nid == NID_server_auth && profile != Profile::client) ||
+                               (nid == NID_client_auth && profile != Profile::server);
                 if (!granted) {
                     char buf[128];
                     if (nid != NID_undef) std::snprintf(buf, sizeof buf, "%s", OBJ_nid2sn(nid));
                     else OBJ_obj2txt(buf, sizeof buf, sk_ASN1_OBJECT_value(eku.get(), i), 1);
                     throw Error(ErrorKind::policy, std::string("the certificate request asks for extended key usage ") +
-                                                       buf + ", which the " + std::string(to_string(options.profile)) +
+                                                       buf + ", which the " + std::string(to_string(profile)) +
                                                        " profile does not grant");
                 }
             }
@@ -506,22 +471,27 @@ Certificate Authority::sign(const CertificateRequest& csr, const Policy& policy,
         }
         logger()->info("ignoring extension {} requested by the CSR (not copied)", ext.name);
     }
+}
+
+KeyType request_key_type(const CertificateRequest& csr) {
+    if (auto kt = csr.key_type()) return *kt;
+    throw Error(ErrorKind::policy, "the certificate request's key (" + csr.key_name() +
+                                       ") is not a key type minica certifies (" + names_of(all_key_types) + ")");
+}
+
+Certificate Authority::sign(const CertificateRequest& csr, const Policy& policy, const SignOptions& options) const {
+    check_request(csr, options.profile);
     SubjectAltNames names = options.names.empty() ? csr.names() : options.names;
     if (names.empty()) throw Error(ErrorKind::invalid_argument, "the certificate request names no subject alternative names");
-    std::string key_type = csr.key_type();
+    KeyType key_type = request_key_type(csr);
     policy.check(names, key_type, options.profile, options.validity);
-    Time t0 = options.now.value_or(now());
-    CertificateTemplate t;
-    t.serial = options.serial;
-    t.subject = default_subject(names);
-    t.not_before = t0 - backdate;
-    t.not_after = clamp_to_issuer(t0 + options.validity, state_->not_after, "leaf");
-    t.key_usage = ku_digital_signature;
-    if (key_type.rfind("rsa-", 0) == 0) t.key_usage |= ku_key_encipherment;
-    t.eku_server = options.profile != Profile::client;
-    t.eku_client = options.profile != Profile::server;
-    t.names = names;
-    return sign_template(t, csr.public_key_der());
+    LeafSpec spec{.names = names,
+                  .profile = options.profile,
+                  .key_type = key_type,
+                  .validity = options.validity,
+                  .now = options.now.value_or(now()),
+                  .serial = options.serial};
+    return sign_template(leaf_template(spec, state_->not_after), csr.public_key_der());
 }
 
 }  // namespace minica

@@ -16,31 +16,9 @@
 #include "minica/key.hpp"
 #include "minica/names.hpp"
 #include "minica/policy.hpp"
+#include "minica/profile.hpp"
 
 namespace minica {
-
-// Key usage bits as in RFC 5280 (bit 0 = digitalSignature).
-enum KeyUsage : unsigned {
-    ku_digital_signature = 1u << 0,
-    ku_key_encipherment = 1u << 2,
-    ku_key_cert_sign = 1u << 5,
-    ku_crl_sign = 1u << 6,
-};
-
-// The flat template every certificate is built from (Go's x509.Certificate).
-struct CertificateTemplate {
-    std::string serial;  // big-endian bytes; empty = fresh random 128-bit positive serial
-    DistinguishedName subject;
-    Time not_before{};
-    Time not_after{};
-    bool is_ca = false;
-    std::optional<int> path_len;
-    unsigned key_usage = 0;
-    bool eku_server = false;
-    bool eku_client = false;
-    SubjectAltNames names;
-    NameConstraints constraints;
-};
 
 // A fresh random positive serial: 16 bytes from the OS CSPRNG (RAND_priv_bytes),
 // top bit cleared (positive) and the next bit set (always 16 octets long).
@@ -94,8 +72,13 @@ struct IssuedCertificate {
     std::string fullchain_pem() const;  // leaf + intermediates
 };
 
-// notBefore is backdated by this much to absorb clock skew between machines.
-inline constexpr std::chrono::minutes backdate{5};
+// What a CSR may ask of a leaf with `profile`: its self-signature must
+// verify (Error(verify)); CA:TRUE, keyCertSign/cRLSign and extended key
+// usages the profile does not grant are Error(policy). Other extensions are
+// ignored (never copied).
+void check_request(const CertificateRequest& csr, Profile profile);
+// The CSR's key type; Error(policy) for a key minica does not certify.
+KeyType request_key_type(const CertificateRequest& csr);
 
 class Authority {
 public:
@@ -124,6 +107,10 @@ public:
     // and re-verifies the signature of every CA certificate and every RSA-signed
     // certificate (a faulty RSA-CRT signature leaks the key).
     Certificate sign_template(const CertificateTemplate& tmpl, std::string_view subject_spki_der) const;
+
+    // Refuses (Error(policy)) names outside the name constraints of this CA
+    // or of any CA above it.
+    void check_names(const SubjectAltNames& names) const;
 
     // New key + leaf. Throws Error(invalid_argument) for no names,
     // Error(policy) for names outside this CA's constraints.

@@ -14,62 +14,11 @@
 #include "minica/detail/ossl.hpp"
 #include "minica/detail/x509util.hpp"
 #include "minica/error.hpp"
+#include "minica/files.hpp"
 
 namespace minica {
 
 using namespace detail;
-
-Time now() noexcept { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
-
-std::string format_time(Time t) {
-    using namespace std::chrono;
-    auto day = floor<days>(t);
-    year_month_day ymd{day};
-    hh_mm_ss hms{t - day};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
-
-std::string_view to_string(Profile p) noexcept {
-    switch (p) {
-        case Profile::server: return "server";
-        case Profile::client: return "client";
-        case Profile::both: return "both";
-    }
-    return "server";
-}
-
-Profile parse_profile(std::string_view name) {
-    if (name == "server") return Profile::server;
-    if (name == "client") return Profile::client;
-    if (name == "both") return Profile::both;
-    throw Error(ErrorKind::invalid_argument,
-                "unknown profile \"" + std::string(name) + "\" (expected server, client or both)");
-}
-
-bool DistinguishedName::empty() const noexcept {
-    return common_name.empty() && organization.empty() && organizational_unit.empty() && country.empty();
-}
-
-std::string DistinguishedName::to_string() const {
-    std::string out;
-    auto add = [&](const char* k, const std::string& v) {
-        if (v.empty()) return;
-        if (!out.empty()) out += ", ";
-        out += k;
-        out += '=';
-        out += v;
-    };
-    add("C", country);
-    add("O", organization);
-    add("OU", organizational_unit);
-    add("CN", common_name);
-    return out;
-}
 
 // ---- Certificate ---------------------------------------------------------------
 
@@ -286,20 +235,12 @@ Certificate Certificate::from_pem(std::string_view pem, std::string_view source)
     return chain_from_pem(pem, source).front();
 }
 
-static std::string slurp(const std::filesystem::path& path, std::string_view what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorKind::not_found, "reading " + std::string(what) + " from " + path.string() + ": cannot open file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 Certificate Certificate::load(const std::filesystem::path& path) {
     return load_chain(path).front();
 }
 
 std::vector<Certificate> Certificate::load_chain(const std::filesystem::path& path) {
-    std::string data = slurp(path, "certificate");
+    std::string data = read_file(path, "certificate");
     if (data.find("-----BEGIN") == std::string::npos) return {from_der(data, path.string())};
     return chain_from_pem(data, path.string());
 }
@@ -488,13 +429,21 @@ std::string detail::key_type_name(EVP_PKEY* pkey) {
     return n ? n : "unknown";
 }
 
-std::string Certificate::key_type() const {
+std::optional<KeyType> detail::key_type_of(std::string_view name) {
+    for (KeyType t : all_key_types)
+        if (to_string(t) == name) return t;
+    return std::nullopt;
+}
+
+std::string Certificate::key_name() const {
     const auto& f = impl_->f();
     if (f.spki_alg_oid == der::oid_ed25519()) return "ed25519";
     if (f.spki_alg_oid == der::oid_ec_public_key() && f.spki_curve_oid == der::oid_p256()) return "ec-p256";
     if (f.spki_alg_oid == der::oid_ec_public_key() && f.spki_curve_oid == der::oid_p384()) return "ec-p384";
     return key_type_name(X509_get0_pubkey(native()));
 }
+
+std::optional<KeyType> Certificate::key_type() const { return key_type_of(key_name()); }
 int Certificate::key_bits() const { return EVP_PKEY_get_bits(X509_get0_pubkey(native())); }
 
 std::string Certificate::signature_algorithm() const {
@@ -567,7 +516,7 @@ nlohmann::json Certificate::to_json() const {
     j["is_ca"] = is_ca();
     if (auto p = path_len()) j["path_len"] = *p;
     else j["path_len"] = nullptr;
-    j["key_type"] = key_type();
+    j["key_type"] = key_name();
     j["key_bits"] = key_bits();
     j["signature_algorithm"] = signature_algorithm();
     j["key_usage"] = key_usage();

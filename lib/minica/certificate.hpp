@@ -13,32 +13,12 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "minica/key.hpp"
+#include "minica/types.hpp"
 #include "minica/names.hpp"
 
 typedef struct x509_st X509;
 
 namespace minica {
-
-using Time = std::chrono::sys_seconds;
-Time now() noexcept;
-// RFC 3339 UTC, "2026-11-22T10:00:00Z"
-std::string format_time(Time t);
-
-// What a leaf is for: EKU serverAuth, clientAuth or both.
-enum class Profile { server, client, both };
-std::string_view to_string(Profile p) noexcept;
-Profile parse_profile(std::string_view name);  // "server" | "client" | "both"
-
-// A distinguished name with the attributes minica writes. Empty fields are omitted.
-struct DistinguishedName {
-    std::string common_name;
-    std::string organization;
-    std::string organizational_unit;
-    std::string country;  // two letters
-    bool empty() const noexcept;
-    std::string to_string() const;  // "CN=x, O=y" (RFC 4514 order reversed, as openssl prints)
-    friend bool operator==(const DistinguishedName&, const DistinguishedName&) = default;
-};
 
 class Certificate {
 public:
@@ -75,7 +55,9 @@ public:
     std::vector<std::string> key_usage() const;           // "digitalSignature", "keyCertSign", ...
     std::vector<std::string> extended_key_usage() const;  // "serverAuth", "clientAuth", or dotted OID
     NameConstraints name_constraints() const;
-    std::string key_type() const;  // "ec-p256", ..., or OpenSSL's name
+    // The key's type; nullopt for a key minica does not make (RSA-1024, P-521...).
+    std::optional<KeyType> key_type() const;
+    std::string key_name() const;  // to_string(key_type()), else "rsa-1024", "ec-secp521r1" or OpenSSL's name
     int key_bits() const;
     std::string signature_algorithm() const;  // "ecdsa-with-SHA256", ...
     std::string subject_key_id() const;       // hex, empty if absent

@@ -11,6 +11,8 @@
 #include "minica/detail/ossl.hpp"
 #include "minica/detail/x509util.hpp"
 #include "minica/error.hpp"
+#include "minica/profile.hpp"
+#include "minica/files.hpp"
 
 namespace minica {
 
@@ -86,11 +88,7 @@ CertificateRequest CertificateRequest::parse(std::string_view data, std::string_
 }
 
 CertificateRequest CertificateRequest::load(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorKind::not_found, "reading certificate request from " + path.string() + ": cannot open file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse(ss.str(), path.string());
+    return parse(read_file(path, "certificate request"), path.string());
 }
 
 std::string CertificateRequest::to_pem() const { return pem_encode("CERTIFICATE REQUEST", to_der()); }
@@ -204,7 +202,8 @@ std::string CertificateRequest::public_key_der() const {
 }
 
 EVP_PKEY* CertificateRequest::public_key() const { return X509_REQ_get0_pubkey(req_.get()); }
-std::string CertificateRequest::key_type() const { return key_type_name(public_key()); }
+std::string CertificateRequest::key_name() const { return key_type_name(public_key()); }
+std::optional<KeyType> CertificateRequest::key_type() const { return key_type_of(key_name()); }
 
 nlohmann::json CertificateRequest::to_json() const {
     nlohmann::json j;
@@ -217,7 +216,7 @@ nlohmann::json CertificateRequest::to_json() const {
     }
     j["names"] = {{"dns", n.dns}, {"ip", nlohmann::json::array()}, {"email", n.email}, {"uri", n.uri}};
     for (auto& ip : n.ip) j["names"]["ip"].push_back(ip.to_string());
-    j["key_type"] = key_type();
+    j["key_type"] = key_name();
     j["key_bits"] = EVP_PKEY_get_bits(public_key());
     j["signature_valid"] = signature_valid();
     j["requests_ca"] = requests_ca();
@@ -227,6 +226,25 @@ nlohmann::json CertificateRequest::to_json() const {
     std::string spki = public_key_der();
     j["spki_sha256"] = sha256_hex(spki);
     return j;
+}
+
+RequestFiles write_request(const RequestOptions& options) {
+    SubjectAltNames names = parse_identities(options.names);
+    if (names.empty()) throw Error(ErrorKind::invalid_argument, "a request needs at least one name");
+    const std::filesystem::path dir = options.directory / file_name_for(parse_identity(options.names.front()).value);
+    const std::filesystem::path key_path = dir / "key.pem", csr_path = dir / "csr.pem";
+    check_writable({key_path, csr_path}, options.overwrite);
+    PrivateKey key = PrivateKey::generate(options.key_type);
+    CertificateRequest request = CertificateRequest::create(key, leaf_subject(names), names);
+    std::string key_pem = key.to_pem();
+    try {
+        write_files_atomic({{key_path, key_pem, 0600}, {csr_path, request.to_pem(), 0644}}, options.overwrite);
+    } catch (...) {
+        OPENSSL_cleanse(key_pem.data(), key_pem.size());
+        throw;
+    }
+    OPENSSL_cleanse(key_pem.data(), key_pem.size());
+    return {std::move(key), std::move(request), {{key_path, "key"}, {csr_path, "request"}}};
 }
 
 }  // namespace minica

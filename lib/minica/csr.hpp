@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "minica/certificate.hpp"
+#include "minica/files.hpp"
 #include "minica/key.hpp"
 #include "minica/names.hpp"
 
@@ -48,7 +50,8 @@ public:
     bool requests_ca() const;  // basicConstraints CA:TRUE requested
     std::string public_key_der() const;
     EVP_PKEY* public_key() const;  // owned by the request
-    std::string key_type() const;
+    std::optional<KeyType> key_type() const;  // nullopt for a key minica does not make
+    std::string key_name() const;             // as Certificate::key_name()
 
     nlohmann::json to_json() const;
 
@@ -56,5 +59,21 @@ private:
     std::string source_;
     std::shared_ptr<X509_REQ> req_;
 };
+
+// What `minica csr` does: a new key and a CSR for `names` (as a person gives
+// them; subject by the leaf profile's CN rule), written as key.pem (0600)
+// and csr.pem (0644) into directory/<the first name>/, all or nothing.
+struct RequestOptions {
+    std::vector<std::string> names;
+    KeyType key_type = KeyType::ec_p256;
+    std::filesystem::path directory;
+    bool overwrite = false;
+};
+struct RequestFiles {
+    PrivateKey key;
+    CertificateRequest request;
+    std::vector<WrittenFile> files;  // key, then request
+};
+RequestFiles write_request(const RequestOptions& options);
 
 }  // namespace minica

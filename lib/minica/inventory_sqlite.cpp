@@ -18,7 +18,7 @@
 // PRAGMA quick_check for inventories up to quick_check_max_bytes. Any SQLite
 // error later (a bad page met while listing) is Error(store) too, and the
 // partial result is dropped, so a damaged inventory never lists as empty.
-#include "minica/store.hpp"
+#include "minica/inventory.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,19 +35,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "minica/authority.hpp"
+#include "minica/detail/files.hpp"
 #include "minica/error.hpp"
 #include "minica/log.hpp"
+#include "minica/text.hpp"
 
 #include <spdlog/spdlog.h>
 
 namespace fs = std::filesystem;
 
 namespace minica {
-
-namespace detail {
-bool publish_noreplace(const fs::path& tmp, const fs::path& path);  // store.cpp
-std::unique_ptr<Inventory> create_sqlite_inventory(const fs::path& path);
-}  // namespace detail
 
 namespace {
 
@@ -104,8 +102,6 @@ CREATE TABLE pems (
 constexpr const char* record_columns =
     "c.serial, c.subject, c.names, c.key_type, c.profile, c.not_before, c.not_after, "
     "c.fingerprint_sha256, c.status, c.revoked_at, c.reason";
-
-std::string errno_text(int err) { return std::generic_category().message(err); }
 
 std::string bytes_to_hex(const std::string& bytes) {
     static constexpr char digits[] = "0123456789ABCDEF";
@@ -211,8 +207,9 @@ public:
         if (db_) sqlite3_close_v2(db_);
     }
 
-    Certificate issue(std::string_view profile,
-                      const std::function<Certificate(const std::string& serial)>& build) override;
+    Certificate issue(Profile profile, const std::function<Certificate(const std::string& serial)>& build,
+                      const std::function<void(const Certificate&)>& also) override;
+    void withdraw(std::string_view serial_hex) override;
     void import(const std::vector<InventoryRecord>& records) override;
     std::vector<InventoryRecord> list(const ListFilter& filter) override;
     std::optional<InventoryRecord> find(std::string_view serial_hex) override;
@@ -485,7 +482,7 @@ void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
         .bind(2, r.subject)
         .bind(3, nlohmann::json(r.names).dump())
         .bind(4, r.key_type)
-        .bind(5, r.profile)
+        .bind(5, to_string(r.profile))
         .bind(6, unix_seconds(r.not_before))
         .bind(7, unix_seconds(r.not_after))
         .bind(8, r.fingerprint_sha256)
@@ -516,7 +513,11 @@ InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const
     r.subject = s.text(1);
     if (!parse_names(s.text(2), r.names)) fail("corrupt record " + r.serial_hex + " (names)");
     r.key_type = s.text(3);
-    r.profile = s.text(4);
+    try {
+        r.profile = parse_profile(s.text(4));
+    } catch (const Error&) {
+        fail("corrupt record " + r.serial_hex + " (profile)");
+    }
     r.not_before = from_unix(s.integer(5));
     r.not_after = from_unix(s.integer(6));
     r.fingerprint_sha256 = s.text(7);
@@ -537,8 +538,8 @@ InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const
     return r;
 }
 
-Certificate SqliteInventory::issue(std::string_view profile,
-                                   const std::function<Certificate(const std::string& serial)>& build) {
+Certificate SqliteInventory::issue(Profile profile, const std::function<Certificate(const std::string& serial)>& build,
+                                   const std::function<void(const Certificate&)>& also) {
     std::lock_guard lock(mutex_);
     Tx tx(*this);
     std::string serial;
@@ -558,9 +559,28 @@ Certificate SqliteInventory::issue(std::string_view profile,
         if (e.kind() == ErrorKind::exists) fail("serial " + r.serial_hex + " of the new certificate is already recorded");
         throw;
     }
+    if (also) also(cert);
     tx.commit();
     logger()->debug("recorded certificate {} ({}) in {}", r.serial_hex, r.subject, path_.string());
     return cert;
+}
+
+void SqliteInventory::withdraw(std::string_view serial_hex) {
+    const std::string serial = normalize_serial_hex(serial_hex);
+    std::lock_guard lock(mutex_);
+    Tx tx(*this);
+    {
+        Stmt p(*this, "DELETE FROM pems WHERE id = (SELECT id FROM certificates WHERE serial = ?1)");
+        p.bind(1, serial);
+        p.step();
+        Stmt c(*this, "DELETE FROM certificates WHERE serial = ?1");
+        c.bind(1, serial);
+        c.step();
+    }
+    if (sqlite3_changes(db_) != 1)
+        throw Error(ErrorKind::not_found, "serial " + serial + " is not in inventory " + path_.string());
+    tx.commit();
+    logger()->info("withdrew certificate {} (never handed out)", serial);
 }
 
 void SqliteInventory::import(const std::vector<InventoryRecord>& records) {
@@ -679,11 +699,9 @@ std::uint64_t SqliteInventory::next_crl_number() {
 
 }  // namespace
 
-namespace detail {
 std::unique_ptr<Inventory> create_sqlite_inventory(const fs::path& path) {
     return std::make_unique<SqliteInventory>(path, SqliteInventory::Mode::create_only);
 }
-}  // namespace detail
 
 std::unique_ptr<Inventory> open_sqlite_inventory(const fs::path& path) {
     return std::make_unique<SqliteInventory>(path, SqliteInventory::Mode::open_or_create);

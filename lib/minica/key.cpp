@@ -17,30 +17,11 @@
 #include "minica/detail/der.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
+#include "minica/files.hpp"
 
 namespace minica {
 
 using namespace detail;
-
-std::string_view to_string(KeyType type) noexcept {
-    switch (type) {
-        case KeyType::ec_p256: return "ec-p256";
-        case KeyType::ec_p384: return "ec-p384";
-        case KeyType::ed25519: return "ed25519";
-        case KeyType::rsa_2048: return "rsa-2048";
-        case KeyType::rsa_3072: return "rsa-3072";
-        case KeyType::rsa_4096: return "rsa-4096";
-    }
-    return "unknown";
-}
-
-KeyType parse_key_type(std::string_view name) {
-    for (KeyType t : all_key_types)
-        if (to_string(t) == name) return t;
-    throw Error(ErrorKind::invalid_argument,
-                "unknown key type \"" + std::string(name) +
-                    "\" (expected ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096)");
-}
 
 std::string sha256_hex(std::string_view data, char sep) {
     unsigned char md[SHA256_DIGEST_LENGTH];
@@ -391,11 +372,7 @@ PrivateKey PrivateKey::from_pem(std::string_view pem, std::string_view source,
 }
 
 PrivateKey PrivateKey::load(const std::filesystem::path& path, std::optional<std::string_view> passphrase) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorKind::not_found, "reading private key from " + path.string() + ": cannot open file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    std::string pem = ss.str();
+    std::string pem = read_file(path, "private key");
     auto key = from_pem(pem, path.string(), passphrase);
     OPENSSL_cleanse(pem.data(), pem.size());
     return key;

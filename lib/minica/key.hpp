@@ -6,21 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "minica/types.hpp"
+
 typedef struct evp_pkey_st EVP_PKEY;
 
 namespace minica {
-
-// ec-p256 is the default everywhere: fast, small, accepted by every TLS stack
-// that matters (mkcert and step default to it too).
-enum class KeyType { ec_p256, ec_p384, ed25519, rsa_2048, rsa_3072, rsa_4096 };
-
-// "ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"
-std::string_view to_string(KeyType type) noexcept;
-// Parses the names above; throws Error(invalid_argument) naming the input.
-KeyType parse_key_type(std::string_view name);
-inline constexpr KeyType all_key_types[] = {KeyType::ec_p256,  KeyType::ec_p384,
-                                            KeyType::ed25519,  KeyType::rsa_2048,
-                                            KeyType::rsa_3072, KeyType::rsa_4096};
 
 class PrivateKey {
 public:

@@ -24,6 +24,7 @@
 #include "minica/policy.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -33,19 +34,12 @@
 #include <nlohmann/json.hpp>
 
 #include "minica/error.hpp"
+#include "minica/files.hpp"
+#include "minica/text.hpp"
 
 namespace minica {
 
 namespace {
-
-std::string join(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& s : items) {
-        if (!out.empty()) out += ", ";
-        out += s;
-    }
-    return out;
-}
 
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -55,13 +49,6 @@ bool has_scheme(std::string_view s) {
     std::size_t i = 1;
     while (i < s.size() && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')) ++i;
     return i < s.size() && s[i] == ':';
-}
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // One allowed_names entry, parsed.
@@ -80,7 +67,7 @@ Allowed parse_allowed(std::string_view entry) {
     bool ipish = parse_ip(addr).has_value() || addr.find("::") != std::string_view::npos ||
                  (std::count(addr.begin(), addr.end(), ':') >= 2 &&
                   std::all_of(addr.begin(), addr.end(), [](char c) {
-                      return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'f') || c == ':' || c == '.';
+                      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
                   }));
     if (!ipish && entry.substr(0, 1) != "@" && has_scheme(entry)) {
         // A URI prefix: validated as a URI (lower-case scheme, rest as given).
@@ -193,19 +180,14 @@ void Policy::check_names(const SubjectAltNames& names) const {
     for (const auto& u : names.uri) check_one(NameKind::uri, u, nullptr);
 }
 
-void Policy::check(const SubjectAltNames& names, std::string_view key_type, Profile profile,
+void Policy::check(const SubjectAltNames& names, KeyType key_type, Profile profile,
                    std::chrono::days validity) const {
-    std::vector<std::string> keys;
-    for (auto k : key_types) keys.emplace_back(to_string(k));
-    if (std::find(keys.begin(), keys.end(), key_type) == keys.end())
-        refuse("key type \"" + std::string(key_type) + "\" is not allowed by the policy (allowed: " + join(keys) + ")");
-
-    if (std::find(profiles.begin(), profiles.end(), profile) == profiles.end()) {
-        std::vector<std::string> ps;
-        for (auto p : profiles) ps.emplace_back(to_string(p));
+    if (std::find(key_types.begin(), key_types.end(), key_type) == key_types.end())
+        refuse("key type \"" + std::string(to_string(key_type)) + "\" is not allowed by the policy (allowed: " +
+               names_of(key_types) + ")");
+    if (std::find(profiles.begin(), profiles.end(), profile) == profiles.end())
         refuse("profile \"" + std::string(to_string(profile)) + "\" is not allowed by the policy (allowed: " +
-               join(ps) + ")");
-    }
+               names_of(profiles) + ")");
 
     if (validity.count() < 1)
         refuse("validity of " + std::to_string(validity.count()) + " days is not allowed by the policy (at least 1 day)");
@@ -289,7 +271,7 @@ Policy Policy::from_json(std::string_view json, std::string_view source) {
             for (const auto& s : string_array(value, key, source)) {
                 Profile pr;
                 try {
-                    pr = parse_profile(s);
+                    pr = parse_leaf_profile(s);
                 } catch (const Error& e) {
                     bad(source, std::string("\"profiles\": ") + e.what());
                 }
@@ -307,22 +289,7 @@ Policy Policy::from_json(std::string_view json, std::string_view source) {
 }
 
 Policy Policy::load(const std::filesystem::path& path) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec) && !ec)
-        throw Error(ErrorKind::not_found, "reading policy from " + path.string() + ": no such file");
-    if (std::filesystem::is_directory(path, ec))
-        throw Error(ErrorKind::io, "reading policy from " + path.string() + ": is a directory");
-    errno = 0;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        int err = errno;
-        throw Error(ErrorKind::io, "reading policy from " + path.string() + ": " +
-                                       (err != 0 ? std::strerror(err) : "cannot open file"));
-    }
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    if (in.bad()) throw Error(ErrorKind::io, "reading policy from " + path.string() + ": read error");
-    return from_json(buf.str(), path.string());
+    return from_json(read_file(path, "policy"), path.string());
 }
 
 std::string Policy::to_json() const {

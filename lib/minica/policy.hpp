@@ -11,17 +11,10 @@
 #include "minica/certificate.hpp"
 #include "minica/key.hpp"
 #include "minica/names.hpp"
+#include "minica/profile.hpp"
+#include "minica/types.hpp"
 
 namespace minica {
-
-// 397 days: under the 398-day limit browsers enforce for leaf certificates
-// (CA/B Forum BR 6.3.2, Apple/Chrome policy), with a day of margin for clocks.
-inline constexpr std::chrono::days default_leaf_validity{397};
-inline constexpr std::chrono::days max_leaf_validity{397};
-// Ten years for a root, five for an intermediate: long enough for a dev or
-// internal CA, short enough to rotate (mkcert uses 10 years for its root).
-inline constexpr std::chrono::days default_root_validity{3650};
-inline constexpr std::chrono::days default_intermediate_validity{1825};
 
 struct Policy {
     // Allowed names: DNS suffixes, CIDR ranges, "@domain" emails and URI
@@ -34,8 +27,7 @@ struct Policy {
 
     // Throws Error(policy) naming the first thing the policy does not allow.
     void check_names(const SubjectAltNames& names) const;
-    void check(const SubjectAltNames& names, std::string_view key_type, Profile profile,
-               std::chrono::days validity) const;
+    void check(const SubjectAltNames& names, KeyType key_type, Profile profile, std::chrono::days validity) const;
 
     // Throws Error(parse) "reading policy from <source>: <reason>" for bad JSON
     // or values that do not fit the schema.

@@ -11,6 +11,7 @@
 #include "minica/detail/der.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
+#include "minica/files.hpp"
 
 namespace minica {
 
@@ -182,11 +183,7 @@ Crl Crl::parse(std::string_view data, std::string_view source) {
 }
 
 Crl Crl::load(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(ErrorKind::not_found, "reading CRL from " + path.string() + ": cannot open file");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return parse(ss.str(), path.string());
+    return parse(read_file(path, "CRL"), path.string());
 }
 
 std::string Crl::to_pem() const { return pem_encode("X509 CRL", der_); }

@@ -1,6 +1,7 @@
 // Certificate revocation lists: build (v2, CRL number, AKI, reason codes) and parse.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -29,6 +30,10 @@ enum class RevocationReason : int {
     privilege_withdrawn = 9,
     aa_compromise = 10,
 };
+inline constexpr std::array all_revocation_reasons{
+    RevocationReason::unspecified,         RevocationReason::key_compromise,   RevocationReason::ca_compromise,
+    RevocationReason::affiliation_changed, RevocationReason::superseded,       RevocationReason::cessation_of_operation,
+    RevocationReason::certificate_hold,    RevocationReason::privilege_withdrawn, RevocationReason::aa_compromise};
 // "unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
 // "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"
 std::string_view to_string(RevocationReason r) noexcept;

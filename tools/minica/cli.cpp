@@ -132,6 +132,12 @@ Secret read_secret(const SecretSource& src, bool confirm) {
     return first;
 }
 
+std::function<std::string()> ca_passphrase_source(const fs::path& ca_dir, const std::string& passphrase_file) {
+    return [passphrase_file, what = "the passphrase of " + (ca_dir / "ca-key.pem").string()] {
+        return std::string(read_secret({"MINICA_PASSPHRASE", passphrase_file, "--passphrase-file", what}, false).view());
+    };
+}
+
 std::optional<Secret> ca_passphrase(const CaDirectory& ca, const std::string& passphrase_file) {
     if (!ca.key_encrypted()) {
         if (!passphrase_file.empty())
@@ -145,151 +151,24 @@ std::optional<Secret> ca_passphrase(const CaDirectory& ca, const std::string& pa
 
 // ---- files ---------------------------------------------------------------------
 
-namespace {
-
-fs::path parent_of(const fs::path& p) {
-    fs::path d = p.parent_path();
-    return d.empty() ? fs::path(".") : d;
-}
-
-// The nearest ancestor of `dir` that exists (`dir` itself if it does) must be
-// a directory we may write into.
-void check_dir_writable(const fs::path& dir, const fs::path& for_file) {
-    fs::path p = dir;
-    for (;;) {
-        struct stat st;
-        if (::stat(p.c_str(), &st) == 0) {
-            if (!S_ISDIR(st.st_mode))
-                throw Error(ErrorKind::io, "writing " + for_file.string() + ": " + p.string() + " is not a directory");
-            if (::access(p.c_str(), W_OK | X_OK) != 0)
-                throw Error(ErrorKind::io, "writing " + for_file.string() + ": " + p.string() + ": " +
-                                               std::generic_category().message(errno));
-            return;
-        }
-        int err = errno;
-        if (err != ENOENT && err != ENOTDIR)  // ENOTDIR: an ancestor is a file; found going up
-            throw Error(ErrorKind::io,
-                        "writing " + for_file.string() + ": " + p.string() + ": " + std::generic_category().message(err));
-        fs::path up = p.parent_path();
-        if (up.empty()) up = ".";
-        if (up == p) return;
-        p = up;
-    }
-}
-
-}  // namespace
-
 void preflight(const std::vector<OutFile>& files, bool force) {
-    std::vector<std::string> in_the_way;
-    for (const auto& f : files) {
-        struct stat st;
-        if (::lstat(f.path.c_str(), &st) == 0) {
-            if (S_ISDIR(st.st_mode)) throw Error(ErrorKind::exists, f.path.string() + " is a directory");
-            if (!force) in_the_way.push_back(f.path.string());
-        }
-    }
-    if (!in_the_way.empty())
-        throw Error(ErrorKind::exists, join(in_the_way) + (in_the_way.size() == 1 ? " already exists" : " already exist") +
-                                           " (nothing was written; --force replaces)");
-    for (const auto& f : files) check_dir_writable(parent_of(f.path), f.path);
-}
-
-
-
-std::vector<FileToWrite> to_write(const std::vector<OutFile>& files) {
-    std::vector<FileToWrite> out;
-    out.reserve(files.size());
-    for (const auto& f : files) out.push_back({f.path, f.content, f.mode});
-    return out;
+    std::vector<fs::path> paths;
+    for (const auto& f : files) paths.push_back(f.path);
+    check_writable(paths, force);
 }
 
 void write_all(const std::vector<OutFile>& files, bool force) {
-    preflight(files, force);
-    StagedFiles staged(to_write(files), force, true);
-    staged.publish();
+    std::vector<FileToWrite> out;
+    for (const auto& f : files) out.push_back({f.path, f.content, f.mode});
+    write_files_atomic(out, force);
 }
 
-void beside(const std::function<void()>& side, const std::function<void()>& here) {
-    std::exception_ptr side_failed, here_failed;
-    {
-        std::jthread t;
-        try {
-            t = std::jthread([&] {
-                try {
-                    side();
-                } catch (...) {
-                    side_failed = std::current_exception();
-                }
-            });
-        } catch (const std::system_error&) {
-            try {
-                side();
-            } catch (...) {
-                side_failed = std::current_exception();
-            }
-        }
-        try {
-            here();
-        } catch (...) {
-            here_failed = std::current_exception();
-        }
-    }  // joined
-    if (side_failed) std::rethrow_exception(side_failed);
-    if (here_failed) std::rethrow_exception(here_failed);
-}
+// ---- the CA ----------------------------------------------------------------------
 
-std::string leaf_dir_name(std::string_view name) {
-    std::string out;
-    for (char c : name) {
-        if (c == '*') out += "_wildcard";
-        else if (c == ':' || c == '/' || c == '\\') out += '_';
-        else out += c;
-    }
-    if (out.empty() || out == "." || out == "..") out = "_" + out;
-    return out;
-}
-
-// ---- issuing -------------------------------------------------------------------
-
-void check_constraints(const Authority& ca, const SubjectAltNames& names) {
-    if (auto nc = ca.certificate().name_constraints(); !nc.empty()) nc.check(names);
-    for (const auto& p : ca.parents())
-        if (auto nc = p.name_constraints(); !nc.empty()) nc.check(names);
-}
-
-Certificate sign_leaf(const Authority& ca, const SubjectAltNames& names, Profile profile, KeyType key_type,
-                      std::string_view spki_der, std::chrono::days validity, const std::string& serial) {
-    CertificateTemplate t;
-    t.serial = serial;
-    // CN = the primary name when it fits RFC 5280's 64 characters; otherwise an
-    // empty subject and a critical SAN (what Authority::issue does).
-    if (std::string primary = names.primary(); primary.size() <= 64) t.subject.common_name = primary;
-    Time t0 = now();
-    t.not_before = t0 - backdate;
-    t.not_after = t0 + validity;
-    if (Time ca_end = ca.certificate().not_after(); t.not_after > ca_end) {
-        logger()->warn("the certificate's validity is shortened to end with the CA's, on {}", format_time(ca_end));
-        t.not_after = ca_end;
-    }
-    // keyEncipherment only for RSA: ECDSA/EdDSA keys cannot encipher (RFC 8813).
-    t.key_usage = ku_digital_signature;
-    if (key_type == KeyType::rsa_2048 || key_type == KeyType::rsa_3072 || key_type == KeyType::rsa_4096)
-        t.key_usage |= ku_key_encipherment;
-    t.eku_server = profile != Profile::client;
-    t.eku_client = profile != Profile::server;
-    t.names = names;
-    return ca.sign_template(t, spki_der);
-}
-
-CaDirectory open_or_create_ca(const fs::path& dir, bool& created) {
-    // The common case first: the CA exists (no user database lookup for a subject).
-    if (::access((dir / "ca.pem").c_str(), F_OK) == 0) {
-        created = false;
-        return CaDirectory::open(dir);
-    }
+InitOptions default_init_options() {
     InitOptions opts;
     opts.ca.subject = default_ca_subject(false);
-    return CaDirectory::open_or_init(dir, opts, created);
+    return opts;
 }
 
 DistinguishedName default_ca_subject(bool intermediate) {
@@ -307,6 +186,28 @@ DistinguishedName default_ca_subject(bool intermediate) {
     return dn;
 }
 
+// ---- options --------------------------------------------------------------------
+
+CLI::Option* add_key_option(CLI::App* cmd, std::string& key, const std::string& what) {
+    return cmd->add_option("--key", key, what + " (default ec-p256)")->check(CLI::IsMember(choices(all_key_types)));
+}
+
+void add_profile_flags(CLI::App* cmd, bool& server, bool& client, bool& both) {
+    auto* s = cmd->add_flag("--server", server, "TLS server certificate (EKU serverAuth; the default)");
+    auto* c = cmd->add_flag("--client", client, "TLS client certificate (EKU clientAuth)");
+    auto* b = cmd->add_flag("--both", both, "both serverAuth and clientAuth");
+    s->excludes(c, b);
+    c->excludes(s, b);
+    b->excludes(s, c);
+}
+
+Profile profile_of(bool client, bool both) { return client ? Profile::client : both ? Profile::both : Profile::server; }
+
+void add_days_option(CLI::App* cmd, int& days) {
+    cmd->add_option("--days", days, "validity in days (default: 397, or the policy's maximum if lower)")
+        ->check(CLI::Range(1, 36500));
+}
+
 // ---- output --------------------------------------------------------------------
 
 std::string describe_expiry(Time t) {
@@ -320,17 +221,6 @@ std::string describe_expiry(Time t) {
     return out;
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-    std::string out;
-    for (const auto& i : items) {
-        if (!out.empty()) out += sep;
-        out += i;
-    }
-    return out;
-}
-
 std::string describe_names(const SubjectAltNames& names) {
     std::vector<std::string> parts;
     for (const auto& d : names.dns) parts.push_back("DNS:" + d);
@@ -340,11 +230,16 @@ std::string describe_names(const SubjectAltNames& names) {
     return join(parts);
 }
 
-void print_files(const std::vector<OutFile>& files) {
+namespace {
+template <class Files> void print_aligned(const Files& files) {
     std::size_t width = 0;
     for (const auto& f : files) width = std::max(width, f.label.size());
     for (const auto& f : files)
         std::printf("  %-*s  %s\n", static_cast<int>(width), f.label.c_str(), f.path.c_str());
 }
+}  // namespace
+
+void print_files(const std::vector<OutFile>& files) { print_aligned(files); }
+void print_files(const std::vector<WrittenFile>& files) { print_aligned(files); }
 
 }  // namespace minica::cli

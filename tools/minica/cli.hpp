@@ -17,7 +17,9 @@
 #include "minica/certificate.hpp"
 #include "minica/key.hpp"
 #include "minica/names.hpp"
-#include "minica/store.hpp"
+#include "minica/ca_directory.hpp"
+#include "minica/files.hpp"
+#include "minica/text.hpp"
 
 namespace minica::cli {
 
@@ -100,55 +102,45 @@ struct OutFile {
     std::string label;  // "certificate", "key", ... for the summary
 };
 
-// Checks, before any work, that every file can be written: none exists
-// (unless `force`), and the nearest existing ancestor of each is a writable
-// directory. Error(exists) names every file in the way; Error(io) the path
-// that cannot be a directory or cannot be written.
+// check_writable for the files (before any work).
 void preflight(const std::vector<OutFile>& files, bool force);
-// Creates the parent directories (0755, the umask applies), writes every
-// file to a temporary beside it (mode set with fchmod, fsynced), then renames
-// them all into place (never replacing without `force`) and fsyncs each
-// directory once: write_file_atomic's discipline for a group, with one
-// directory fsync instead of one per file. On failure, whatever it created
-// is removed again.
+// write_files_atomic: all of them, or none.
 void write_all(const std::vector<OutFile>& files, bool force);
-// The files as the library's StagedFiles takes them (write_all in two steps:
-// sign writes and fsyncs them beside the inventory's commit).
-std::vector<FileToWrite> to_write(const std::vector<OutFile>& files);
-// Runs `side` on a second thread while `here` runs on this one (one after
-// the other when no thread can be had): a CLI run is mostly start-up work
-// that does not depend on itself, and this machine class has two cores.
-// Rethrows the failure the sequential order would have met first: side's,
-// then here's.
-void beside(const std::function<void()>& side, const std::function<void()>& here);
 
-// The directory name for a leaf: "*" -> "_wildcard", ":" and "/" -> "_".
-std::string leaf_dir_name(std::string_view canonical_name);
-
-// ---- issuing -------------------------------------------------------------------
-// The leaf template Authority::issue builds (subject from the primary name,
-// backdated notBefore, notAfter clamped to the CA's, keyEncipherment only for
-// RSA, EKU for the profile), signed with `serial` for the key `spki_der`.
-Certificate sign_leaf(const Authority& ca, const SubjectAltNames& names, Profile profile, KeyType key_type,
-                      std::string_view spki_der, std::chrono::days validity, const std::string& serial);
-// Refuses names outside the name constraints of the CA or its parents,
-// before any key is generated.
-void check_constraints(const Authority& ca, const SubjectAltNames& names);
-// Opens the CA in `dir`, or creates one with default options when there is
-// none yet (what sign does, as mkcert and minica do). Sets `created`.
-CaDirectory open_or_create_ca(const fs::path& dir, bool& created);
+// ---- the CA --------------------------------------------------------------------
+// The options of the CA sign creates on first use (as mkcert does).
+InitOptions default_init_options();
 // The default CA subject: "minica root CA" (or "minica intermediate CA"),
 // O=minica, OU=user@host.
 DistinguishedName default_ca_subject(bool intermediate);
+// Asks for the CA key passphrase when the library needs it (ca_passphrase()'s sources).
+// The CA key passphrase from ca_passphrase()'s sources, for the library to
+// ask when ca-key.pem is encrypted (a file given for a plain key is ignored).
+std::function<std::string()> ca_passphrase_source(const fs::path& ca_dir, const std::string& passphrase_file);
+
+// ---- options --------------------------------------------------------------------
+// The names of one of the library's tables (all_key_types, leaf_profiles,
+// all_revocation_reasons), as CLI11 choices: never a re-typed list.
+template <class Table> std::vector<std::string> choices(const Table& table) {
+    std::vector<std::string> out;
+    for (auto v : table) out.emplace_back(to_string(v));
+    return out;
+}
+// --key TYPE (the library's key types), default ec-p256.
+CLI::Option* add_key_option(CLI::App* cmd, std::string& key, const std::string& what);
+// --server | --client | --both (mutually exclusive; server is the default).
+void add_profile_flags(CLI::App* cmd, bool& server, bool& client, bool& both);
+Profile profile_of(bool client, bool both);
+// --days N for a leaf (default: 397, or the policy's maximum if lower).
+void add_days_option(CLI::App* cmd, int& days);
 
 // ---- output --------------------------------------------------------------------
 // "2027-06-03T10:00:00Z (in 397 days)" / "(expired 3 days ago)"
 std::string describe_expiry(Time t);
-std::string quote(std::string_view s);  // "\"s\""
-std::string join(const std::vector<std::string>& items, std::string_view sep = ", ");
 // "DNS:a.test, IP:127.0.0.1, email:x@y, URI:spiffe://..."
 std::string describe_names(const SubjectAltNames& names);
 // Prints the files written, aligned: "  certificate  ./a.test/cert.pem".
 void print_files(const std::vector<OutFile>& files);
+void print_files(const std::vector<WrittenFile>& files);
 
 }  // namespace minica::cli

@@ -26,7 +26,7 @@ Verb add_init(CLI::App& app, const Globals& g) {
     CLI::App* cmd = app.add_subcommand("init", "create a CA (a root, or a root and an intermediate that issues)");
     cmd->add_option("--name", a->name, "CA common name (default: \"minica root CA\", O=minica, OU=user@host)");
     cmd->add_option("--key", a->key, "CA key type")
-        ->check(CLI::IsMember({"ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"}));
+        ->check(CLI::IsMember(choices(all_key_types)));
     cmd->add_option("--days", a->days, "CA validity in days (default: 3650 for a root, 1825 for an intermediate)")
         ->check(CLI::Range(1, 36500));
     cmd->add_option("--path-len", a->path_len, "basicConstraints pathLenConstraint of the issuing CA")
@@ -83,7 +83,7 @@ Verb add_init(CLI::App& app, const Globals& g) {
 
                 Certificate cert = Certificate::load(ca.cert_path());
                 std::cout << "Created " << (a->intermediate ? "a root CA and an intermediate CA" : "a root CA") << " "
-                          << quote(cert.subject()) << " (" << cert.key_type() << ") in " << dir.string() << "\n";
+                          << quote(cert.subject()) << " (" << cert.key_name() << ") in " << dir.string() << "\n";
                 std::vector<OutFile> files;
                 if (a->intermediate) {
                     files.push_back({ca.root_path(), {}, 0644, "root certificate"});

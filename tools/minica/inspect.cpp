@@ -44,7 +44,7 @@ void show_certificate(const Certificate& c, int indent) {
     if (auto n = c.names(); !n.empty()) row("names", describe_names(n), indent);
     row("not before", format_time(c.not_before()), indent);
     row("not after", describe_expiry(c.not_after()), indent);
-    row("key", c.key_type() + " (" + std::to_string(c.key_bits()) + " bits)", indent);
+    row("key", c.key_name() + " (" + std::to_string(c.key_bits()) + " bits)", indent);
     row("signature", c.signature_algorithm(), indent);
     if (auto ku = c.key_usage(); !ku.empty()) row("key usage", join(ku), indent);
     if (auto eku = c.extended_key_usage(); !eku.empty()) row("ext. usage", join(eku), indent);
@@ -162,7 +162,7 @@ Verb add_inspect(CLI::App& app, const Globals&) {
                         std::cout << "Certificate request " << a->file << "\n" << std::flush;
                         row("subject", r.subject());
                         row("names", json_names(j["names"]));
-                        row("key", r.key_type() + " (" + std::to_string(j["key_bits"].get<int>()) + " bits)");
+                        row("key", r.key_name() + " (" + std::to_string(j["key_bits"].get<int>()) + " bits)");
                         row("signature", j["signature_valid"].get<bool>() ? "valid" : "INVALID");
                         row("requests CA", r.requests_ca() ? "YES" : "no");
                         std::vector<std::string> exts;

@@ -44,7 +44,7 @@ Verb add_list(CLI::App& app, const Globals& g) {
                 std::printf("%-32s  %-7s  %-7s  %-20s  %s\n", "SERIAL", "PROFILE", "STATUS", "NOT AFTER", "NAMES");
                 for (const auto& r : records) {
                     std::string status = r.status == CertStatus::revoked ? "revoked" : now() > r.not_after ? "expired" : "valid";
-                    std::printf("%-32s  %-7s  %-7s  %-20s  %s\n", r.serial_hex.c_str(), r.profile.c_str(), status.c_str(),
+                    std::printf("%-32s  %-7s  %-7s  %-20s  %s\n", r.serial_hex.c_str(), std::string(to_string(r.profile)).c_str(), status.c_str(),
                                 format_time(r.not_after).c_str(), join(r.names).c_str());
                 }
             }};

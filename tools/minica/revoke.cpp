@@ -23,8 +23,7 @@ Verb add_revoke(CLI::App& app, const Globals& g) {
     CLI::App* cmd = app.add_subcommand("revoke", "revoke a certificate, by SERIAL (hex) or CERT file");
     cmd->add_option("target", a->target, "serial number (hex, colons allowed) or certificate file")->required();
     cmd->add_option("--reason", a->reason, "CRL reason (default unspecified)")
-        ->check(CLI::IsMember({"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
-                               "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"}));
+        ->check(CLI::IsMember(choices(all_revocation_reasons)));
     cmd->add_option("--passphrase-file", a->passphrase_file, "read the CA key passphrase from FILE");
 
     return {cmd, [a, &g] {

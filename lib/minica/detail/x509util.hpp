@@ -21,4 +21,6 @@ std::string sign_bytes(const PrivateKey& key, const char* digest, std::string_vi
 void general_names(der::Writer& w, const SubjectAltNames& names);
 SubjectAltNames from_general_names(const GENERAL_NAMES* gens);
 std::string key_type_name(EVP_PKEY* pkey);
+// The KeyType named `name` ("ec-p256"...), nullopt for any other name.
+std::optional<KeyType> key_type_of(std::string_view name);
 }  // namespace minica::detail

@@ -1,0 +1,581 @@
+// The CA on disk (ca_directory.hpp): init / open / load, and issue().
+#include "minica/ca_directory.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <future>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+
+#include "minica/detail/files.hpp"
+#include "minica/error.hpp"
+#include "minica/files.hpp"
+#include "minica/log.hpp"
+#include "minica/pkcs12.hpp"
+#include "minica/text.hpp"
+
+namespace fs = std::filesystem;
+
+namespace minica {
+
+using detail::path_exists;
+using detail::random_suffix;
+using detail::throw_io;
+
+namespace {
+
+constexpr const char* ca_files[] = {"ca.pem",       "ca-key.pem",  "chain.pem",   "root.pem",
+                                    "root-key.pem", "policy.json", "inventory.db"};
+
+// Removes, in reverse order, what init created, unless init completes.
+class Undo {
+public:
+    ~Undo() {
+        if (done_) return;
+        for (auto it = files_.rbegin(); it != files_.rend(); ++it) {
+            std::error_code ec;
+            fs::remove(*it, ec);
+        }
+        if (!created_dir_.empty()) {
+            std::error_code ec;
+            fs::remove_all(created_dir_, ec);
+        }
+    }
+    void file(fs::path p) { files_.push_back(std::move(p)); }
+    void dir(fs::path p) { created_dir_ = std::move(p); }
+    void commit() { done_ = true; }
+
+private:
+    std::vector<fs::path> files_;
+    fs::path created_dir_;
+    bool done_ = false;
+};
+
+// mkdir -p with 0700 for what it creates; returns the topmost directory it
+// created (empty if `dir` existed).
+fs::path make_dirs(const fs::path& dir) {
+    std::vector<fs::path> missing;
+    fs::path p = dir;
+    while (!p.empty()) {
+        struct stat st;
+        if (::stat(p.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) throw_io("creating", p, ENOTDIR);
+            break;
+        }
+        if (errno != ENOENT) throw_io("creating", p, errno);
+        missing.push_back(p);
+        fs::path parent = p.parent_path();
+        if (parent == p) break;
+        p = parent;
+    }
+    fs::path topmost;
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+        if (::mkdir(it->c_str(), 0700) != 0) {
+            int err = errno;
+            if (err == EEXIST) continue;  // created by someone else meanwhile: not ours
+            if (!topmost.empty()) {
+                std::error_code ec;
+                fs::remove_all(topmost, ec);
+            }
+            throw_io("creating", *it, err);
+        }
+        // mkdir's mode is narrowed by the umask; a CA directory is 0700 exactly.
+        ::chmod(it->c_str(), 0700);
+        if (topmost.empty()) topmost = *it;
+    }
+    return topmost;
+}
+
+std::vector<Certificate> unique_append(std::vector<Certificate> to, const std::vector<Certificate>& from) {
+    for (const auto& c : from) {
+        bool seen = false;
+        for (const auto& t : to) seen = seen || t == c;
+        if (!seen) to.push_back(c);
+    }
+    return to;
+}
+
+}  // namespace
+
+CaDirectory::CaDirectory(fs::path dir) : dir_(std::move(dir)) {}
+
+bool CaDirectory::exists(const fs::path& dir) {
+    return path_exists(dir / "ca.pem") || path_exists(dir / "ca-key.pem");
+}
+
+CaDirectory CaDirectory::open(const fs::path& dir) {
+    if (!path_exists(dir / "ca.pem")) throw Error(ErrorKind::not_found, "no CA in " + dir.string());
+    return CaDirectory(dir);
+}
+
+namespace {
+// Serialises CA creation in one directory across processes: flock(2) on the
+// directory itself, which the kernel releases even when the holder is killed.
+class DirLock {
+public:
+    explicit DirLock(const fs::path& dir) {
+        fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd_ < 0) throw_io("locking", dir, errno);
+        while (::flock(fd_, LOCK_EX) != 0) {
+            int err = errno;
+            if (err == EINTR) continue;
+            ::close(fd_);
+            throw_io("locking", dir, err);
+        }
+    }
+    ~DirLock() { ::close(fd_); }
+    DirLock(const DirLock&) = delete;
+    DirLock& operator=(const DirLock&) = delete;
+
+private:
+    int fd_ = -1;
+};
+}  // namespace
+
+namespace {
+// CA files without ca.pem are what an init killed midway leaves (ca.pem is
+// written last, so nothing was ever issued under them), with perhaps the
+// inventory it was building under a temporary name. Called with the
+// directory locked and no ca.pem: moves them into interrupted-init-<time>-<random>/,
+// never deletes (nothing is lost), and the directory is usable again.
+void set_aside_interrupted_init(const fs::path& dir) {
+    std::vector<fs::path> leftovers;
+    for (const char* name : ca_files)
+        if (path_exists(dir / name)) leftovers.push_back(dir / name);
+    for (const char* name : {"inventory.db-wal", "inventory.db-shm", "inventory.db-journal"})
+        if (path_exists(dir / name)) leftovers.push_back(dir / name);
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        std::string name = entry.path().filename().string();
+        if (name.rfind(".inventory.db.tmp-", 0) == 0) leftovers.push_back(entry.path());
+    }
+    if (leftovers.empty()) return;
+    fs::path aside;
+    for (int attempt = 0;; ++attempt) {
+        aside = dir / ("interrupted-init-" + std::to_string(now().time_since_epoch().count()) + "-" + random_suffix());
+        if (::mkdir(aside.c_str(), 0700) == 0) break;
+        if (errno != EEXIST || attempt == 8) throw_io("creating", aside, errno);
+    }
+    for (auto& p : leftovers) fs::rename(p, aside / p.filename());
+    logger()->warn("{} held an interrupted CA creation; its files were moved to {}", dir.string(), aside.string());
+}
+}  // namespace
+
+CaDirectory CaDirectory::init(const fs::path& dir, const InitOptions& options) {
+    fs::path created = make_dirs(dir);
+    try {
+        DirLock lock(dir);
+        return init_locked(dir, options, {});
+    } catch (...) {
+        // Remove the directories made here only while they are empty: another
+        // process may have won the lock and made its CA in them meanwhile.
+        if (!created.empty())
+            for (fs::path p = dir; ::rmdir(p.c_str()) == 0 && p != created; p = p.parent_path()) {
+            }
+        throw;
+    }
+}
+
+CaDirectory CaDirectory::open_or_init(const fs::path& dir, const InitOptions& options, bool& created) {
+    created = false;
+    if (path_exists(dir / "ca.pem")) return open(dir);
+    make_dirs(dir);
+    DirLock lock(dir);  // another process may be creating it right now: wait for it
+    if (path_exists(dir / "ca.pem")) return open(dir);
+    set_aside_interrupted_init(dir);
+    created = true;
+    return init_locked(dir, options, {});
+}
+
+CaDirectory CaDirectory::init_locked(const fs::path& dir, const InitOptions& options, const fs::path& created_dir) {
+    if (exists(dir)) throw Error(ErrorKind::exists, "a CA already exists in " + dir.string());
+    for (const char* name : ca_files) {
+        fs::path p = dir / name;
+        if (path_exists(p)) throw Error(ErrorKind::exists, p.string() + " already exists");
+    }
+
+    // Sign everything before touching the disk: a refused option (bad name
+    // constraint, unsupported key) leaves nothing behind at all.
+    std::optional<Authority> root;
+    std::optional<Authority> issuing;
+    if (options.intermediate) {
+        CaOptions ro;
+        if (options.root) {
+            ro = *options.root;
+        } else {
+            ro.subject = options.ca.subject;
+            ro.subject.common_name += " Root";
+            ro.key_type = options.ca.key_type;
+            ro.validity = default_root_validity;
+            ro.now = options.ca.now;
+        }
+        root.emplace(Authority::create_root(ro));
+        CaOptions io = options.ca;
+        if (!io.path_len) io.path_len = 0;
+        if (io.validity == default_root_validity) io.validity = default_intermediate_validity;
+        issuing.emplace(root->create_intermediate(io));
+    } else {
+        issuing.emplace(Authority::create_root(options.ca));
+    }
+    const std::string policy_json = options.policy.to_json();
+
+    Undo undo;
+    undo.dir(created_dir);
+    CaDirectory ca(dir);
+    auto write = [&](const fs::path& p, const std::string& content, unsigned mode) {
+        write_file_atomic(p, content, mode);
+        undo.file(p);
+    };
+    auto key_pem = [&](const PrivateKey& k) {
+        if (options.passphrase) return k.to_pem(std::string_view(*options.passphrase));
+        return k.to_pem();
+    };
+
+    if (root) {
+        write(ca.root_key_path(), key_pem(root->key()), 0400);
+        write(ca.root_path(), root->certificate().to_pem(), 0644);
+        write(ca.chain_path(), to_pem(issuing->intermediates()), 0644);
+    }
+    write(ca.policy_path(), policy_json, 0644);
+    {
+        // create_sqlite_inventory refuses an inventory.db that appeared meanwhile
+        // (Error(exists)), so what undo removes is always ours.
+        auto inv = create_sqlite_inventory(ca.inventory_path());
+        undo.file(ca.inventory_path());
+        if (root) inv->import({InventoryRecord::from_certificate(issuing->certificate(), Profile::ca)});
+    }
+    write(ca.key_path(), key_pem(issuing->key()), 0400);
+    // ca.pem last: its presence is what makes the directory a CA.
+    write(ca.cert_path(), issuing->certificate().to_pem(), 0644);
+    undo.commit();
+    logger()->info("created {} CA in {}", root ? "intermediate" : "root", dir.string());
+    return ca;
+}
+
+bool CaDirectory::has_intermediate() const { return path_exists(root_path()); }
+
+fs::path CaDirectory::trust_anchor_path() const { return has_intermediate() ? root_path() : cert_path(); }
+
+bool CaDirectory::key_encrypted() const {
+    const std::string pem = read_file(key_path());
+    return pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
+           pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos;
+}
+
+Authority CaDirectory::authority(std::optional<std::string_view> passphrase) const {
+    const fs::path cert_file = cert_path();
+    const fs::path key_file = key_path();
+    // ca.pem may carry its parents after it (Authority::load's format).
+    std::vector<Certificate> certs = Certificate::load_chain(cert_file);
+    Certificate cert = certs.front();
+    std::vector<Certificate> parents(certs.begin() + 1, certs.end());
+    if (has_intermediate()) parents = unique_append(std::move(parents), Certificate::load_chain(root_path()));
+
+    PrivateKey key = PrivateKey::load(key_file, passphrase);
+    if (!cert.matches(key))
+        throw Error(ErrorKind::policy,
+                    "CA key " + key_file.string() + " does not match " + cert_file.string());
+    if (!parents.empty() && !cert.signed_by(parents.front()))
+        throw Error(ErrorKind::verify, cert_file.string() + " is not signed by " +
+                                           (has_intermediate() ? root_path() : cert_file).string());
+    try {
+        return Authority(std::move(cert), std::move(key), std::move(parents));
+    } catch (const Error& e) {
+        throw Error(e.kind(), cert_file.string() + ": " + e.what(), e.openssl_queue());
+    }
+}
+
+Policy CaDirectory::policy() const { return Policy::load(policy_path()); }
+
+Inventory& CaDirectory::inventory() {
+    if (!inventory_) {
+        const fs::path p = inventory_path();
+        if (!path_exists(p))
+            throw Error(ErrorKind::store,
+                        "inventory " + p.string() +
+                            ": missing (the record of every certificate this CA issued and revoked; "
+                            "restore it from a backup)");
+        inventory_ = open_sqlite_inventory(p);
+    }
+    return *inventory_;
+}
+
+void CaDirectory::close_inventory() noexcept { inventory_.reset(); }
+
+// ---- issuing ---------------------------------------------------------------------
+
+namespace {
+
+// Runs `side` on a second thread while `here` runs on this one (one after
+// the other when no thread can be had): most of an issue is set-up that does
+// not depend on itself. Rethrows the failure the sequential order would have
+// met first: side's, then here's.
+void beside(const std::function<void()>& side, const std::function<void()>& here) {
+    std::exception_ptr side_failed, here_failed;
+    auto run = [](const std::function<void()>& f, std::exception_ptr& failed) {
+        try {
+            f();
+        } catch (...) {
+            failed = std::current_exception();
+        }
+    };
+    {
+        std::jthread t;
+        try {
+            t = std::jthread([&] { run(side, side_failed); });
+        } catch (const std::system_error&) {
+            run(side, side_failed);
+        }
+        run(here, here_failed);
+    }  // joined
+    if (side_failed) std::rethrow_exception(side_failed);
+    if (here_failed) std::rethrow_exception(here_failed);
+}
+
+}  // namespace
+
+namespace detail {
+// A passphrase, wiped from memory when it goes.
+struct Secret {
+    std::string value;
+    Secret() = default;
+    Secret(const Secret&) = delete;
+    Secret& operator=(const Secret&) = delete;
+    ~Secret() { OPENSSL_cleanse(value.data(), value.size()); }
+};
+
+struct OutFile {
+    fs::path path;
+    unsigned mode;
+    std::string label;
+    std::string content;
+};
+}  // namespace detail
+using detail::OutFile;
+using detail::Secret;
+
+// What issue() learns from the request before it touches the CA: the names,
+// the key type, the files (checked: none in the way, directories writable)
+// and the PKCS#12 passphrase.
+struct CaDirectory::Prepared {
+    SubjectAltNames names;
+    std::string first;
+    KeyType key_type = KeyType::ec_p256;
+    std::vector<OutFile> out;
+    Secret p12_pass;
+};
+
+std::unique_ptr<CaDirectory::Prepared> CaDirectory::prepare(const IssueRequest& r) {
+    if (r.profile == Profile::ca)
+        throw Error(ErrorKind::invalid_argument, "issuing: a leaf's profile is server, client or both, never ca");
+    if (r.key && r.csr) throw Error(ErrorKind::invalid_argument, "issuing: a key and a CSR are two keys; give one");
+    if (r.also && r.files)
+        throw Error(ErrorKind::invalid_argument, "issuing: output files and rows recorded with the certificate exclude each other");
+    auto p = std::make_unique<Prepared>();
+
+    // The names, and what a CSR asks for.
+    if (!r.names.empty()) {
+        p->names = parse_identities(r.names);
+        p->first = parse_identity(r.names.front()).value;
+    }
+    p->key_type = r.key ? r.key->type() : r.key_type;
+    if (r.csr) {
+        check_request(*r.csr, r.profile);
+        p->key_type = request_key_type(*r.csr);
+        if (p->names.empty()) {
+            p->names = r.csr->names();
+            p->first = p->names.primary();
+        }
+        if (p->names.empty())
+            throw Error(ErrorKind::invalid_argument, "the certificate request names no subject alternative names (give names)");
+    }
+    if (p->names.empty()) throw Error(ErrorKind::invalid_argument, "a certificate needs at least one name");
+
+    // The files: nothing in the way, before any work (or any prompt).
+    if (r.files) {
+        const fs::path dir = r.files->name_subdirectory ? r.files->directory / file_name_for(p->first) : r.files->directory;
+        auto& out = p->out;
+        out.push_back({dir / "cert.pem", 0644, "certificate", {}});
+        if (r.files->key && !r.csr) out.push_back({dir / "key.pem", 0600, "key", {}});
+        out.push_back({dir / "chain.pem", 0644, "chain", {}});
+        out.push_back({dir / "fullchain.pem", 0644, "full chain", {}});
+        if (r.files->p12_passphrase) {
+            if (r.csr) throw Error(ErrorKind::invalid_argument, "issuing: a PKCS#12 file needs the key, and a CSR has none here");
+            out.push_back({dir / "cert.p12", 0600, "PKCS#12", {}});
+        }
+        std::vector<fs::path> paths;
+        for (const auto& f : out) paths.push_back(f.path);
+        check_writable(paths, r.files->overwrite);
+        if (r.files->p12_passphrase) p->p12_pass.value = r.files->p12_passphrase();
+    }
+    return p;
+}
+
+Issued CaDirectory::issue(const IssueRequest& request) {
+    auto prepared = prepare(request);
+    return issue(request, *prepared, !inventory_);
+}
+
+Issued CaDirectory::issue_in(const fs::path& dir, const IssueRequest& request,
+                             const std::function<InitOptions()>& create) {
+    auto prepared = prepare(request);
+    bool created = false;
+    CaDirectory ca = create && !path_exists(dir / "ca.pem") ? open_or_init(dir, create(), created) : open(dir);
+    Issued issued = ca.issue(request, *prepared, true);
+    issued.created_ca = created;
+    return issued;
+}
+
+Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_inventory_after) {
+    const SubjectAltNames& names = p.names;
+    const std::string& first = p.first;
+    const KeyType key_type = p.key_type;
+    auto& out = p.out;
+    auto& p12_pass = p.p12_pass;
+
+    // The policy, before any key is made.
+    const Policy policy = this->policy();
+    const std::chrono::days days = r.validity.value_or(std::min(default_leaf_validity, policy.max_validity));
+    policy.check(names, key_type, r.profile, days);
+    Secret ca_pass;
+    const bool need_pass = !authority_ && key_encrypted();
+    if (need_pass) {
+        if (!r.ca_passphrase)
+            throw Error(ErrorKind::passphrase, key_path().string() + " is encrypted and no passphrase was given");
+        ca_pass.value = r.ca_passphrase();  // on this thread: it may prompt
+    }
+
+    // The CA loaded and the key made beside the inventory's opening.
+    std::optional<PrivateKey> key = r.key;
+    beside(
+        [&] {
+            if (!authority_)
+                authority_ = std::make_shared<const Authority>(
+                    authority(need_pass ? std::optional<std::string_view>(ca_pass.value) : std::nullopt));
+            authority_->check_names(names);
+            if (!r.csr && !key) key = PrivateKey::generate(key_type);
+        },
+        [&] { inventory(); });
+    const Authority& ca = *authority_;
+    const std::vector<Certificate> intermediates = ca.intermediates();
+    const std::string spki = r.csr ? r.csr->public_key_der() : key->public_key_der();
+    LeafSpec spec{.names = names, .profile = r.profile, .key_type = key_type, .validity = days, .now = now()};
+
+    // Signed under the serial the inventory drew; the files written (under
+    // no name) before it commits, and fsynced beside the commit.
+    std::optional<StagedFiles> staged;
+    std::future<void> syncing;  // after `staged`: waited for before the files are rolled back
+    auto build = [&](const std::string& serial) {
+        spec.serial = serial;
+        Certificate cert = ca.sign_template(leaf_template(spec, ca.certificate().not_after()), spki);
+        if (out.empty()) return cert;
+        std::size_t i = 0;
+        out[i++].content = cert.to_pem();
+        if (out[i].label == "key") out[i++].content = key->to_pem();
+        out[i++].content = chain_pem(intermediates);
+        out[i++].content = fullchain_pem(cert, intermediates);
+        if (i < out.size()) out[i].content = to_pkcs12(cert, *key, intermediates, p12_pass.value, first);
+        std::vector<FileToWrite> files;
+        for (const auto& f : out) files.push_back({f.path, f.content, f.mode});
+        staged.emplace(files, r.files->overwrite, true);
+        for (auto& f : out) OPENSSL_cleanse(f.content.data(), f.content.size());
+        try {
+            syncing = std::async(std::launch::async, [&] { staged->sync(); });
+        } catch (const std::system_error&) {
+            staged->sync();  // no thread to be had: before the commit
+        }
+        return cert;
+    };
+    std::function<void(const Certificate&)> also;
+    if (r.also) also = [&](const Certificate& c) { r.also(*inventory_, c); };
+    Certificate cert = inventory_->issue(r.profile, build, also);
+
+    // Moved into place once both are durable; a certificate whose files
+    // could not be published is withdrawn: nobody received it.
+    try {
+        if (syncing.valid()) syncing.get();
+        if (staged && close_inventory_after) {
+            // Closing the inventory (a checkpoint) only tidies up: beside the renames.
+            beside([&] { close_inventory(); }, [&] { staged->publish(); });
+        } else {
+            if (staged) staged->publish();
+            if (close_inventory_after) close_inventory();
+        }
+    } catch (const Error& e) {
+        try {
+            inventory().withdraw(cert.serial_hex());
+        } catch (const Error& w) {
+            throw Error(e.kind(), std::string(e.what()) + " (certificate " + cert.serial_hex() +
+                                      " is recorded but was not written, and withdrawing it failed: " + w.what() +
+                                      "; minica revoke it)", e.openssl_queue());
+        }
+        throw Error(e.kind(), std::string(e.what()) + " (nothing was issued)", e.openssl_queue());
+    }
+
+    Issued issued{cert, key, ca.certificate(), intermediates, {}};
+    for (const auto& f : out) issued.files.push_back({f.path, f.label});
+    return issued;
+}
+
+Renewed CaDirectory::renew(const RenewRequest& r) {
+    const bool close_after = !inventory_;
+    const std::string context = "renewing " + r.certificate.string();
+    const fs::path old_dir = r.certificate.parent_path().empty() ? fs::path(".") : r.certificate.parent_path();
+    Certificate old = Certificate::load(r.certificate);
+    if (old.is_ca())
+        throw Error(ErrorKind::invalid_argument, context + ": it is a CA certificate (renew renews leaves; minica init makes CAs)");
+    const SubjectAltNames names = old.names();
+    if (names.empty()) throw Error(ErrorKind::invalid_argument, context + ": it has no subject alternative names");
+    const std::optional<KeyType> key_type = old.key_type();
+    if (!key_type)
+        throw Error(ErrorKind::invalid_argument, context + ": its key (" + old.key_name() + ") is not a key type minica makes");
+    std::optional<PrivateKey> reused;
+    if (r.reuse_key) {
+        reused = PrivateKey::load(old_dir / "key.pem");
+        if (!old.matches(*reused))
+            throw Error(ErrorKind::invalid_argument, context + ": " + (old_dir / "key.pem").string() + " is not its key");
+    }
+    if (!old.signed_by(Certificate::load(cert_path())))
+        throw Error(ErrorKind::not_found, context + ": not issued by the CA in " + dir_.string());
+
+    // The profile recorded at issue; else what the EKU says.
+    Profile profile = Profile::server;
+    if (auto record = inventory().find(old.serial_hex()); record && record->profile != Profile::ca) {
+        profile = record->profile;
+    } else {
+        auto eku = old.extended_key_usage();
+        bool s = std::find(eku.begin(), eku.end(), "serverAuth") != eku.end();
+        bool c = std::find(eku.begin(), eku.end(), "clientAuth") != eku.end();
+        profile = s && c ? Profile::both : c ? Profile::client : Profile::server;
+    }
+
+    std::string base = old_dir.filename().string();
+    if (base.empty() || base == "." || base == "..") base = file_name_for(names.primary());
+    const bool same_dir = !r.out;
+    IssueRequest req{.names = names.all(),
+                     .profile = profile,
+                     .validity = r.validity,
+                     .key_type = *key_type,
+                     .key = reused,
+                     .ca_passphrase = r.ca_passphrase,
+                     .files = OutputFiles{.directory = same_dir ? old_dir : *r.out / base,
+                                          .key = !(reused && same_dir),
+                                          .overwrite = r.overwrite}};
+    auto prepared = prepare(req);
+    Issued issued = issue(req, *prepared, close_after);
+    if (reused)
+        for (auto& f : issued.files)
+            if (f.label == "key") f.label = "key (same)";
+    return {std::move(issued), std::move(old), profile};
+}
+
+}  // namespace minica

@@ -1,0 +1,198 @@
+// The CA on disk, and issuing: CaDirectory::issue is the one call every
+// program issues a leaf through (the CLI's sign and renew, minica serve).
+//
+//   <dir>/ca.pem         the issuing CA certificate (0644): the root, or with
+//                        --intermediate the intermediate that signs leaves
+//   <dir>/ca-key.pem     its key, PKCS#8, optionally encrypted (0400)
+//   <dir>/chain.pem      with --intermediate: the intermediates a leaf sends,
+//                        i.e. the issuing intermediate itself (0644)
+//   <dir>/root.pem       with --intermediate: the root certificate, the trust
+//                        anchor (0644); a plain root CA has no root.pem (ca.pem is the root)
+//   <dir>/root-key.pem   with --intermediate: the root key (0400)
+//   <dir>/policy.json    schemas/policy.schema.json (0644)
+//   <dir>/inventory.db   SQLite, WAL mode: every certificate issued (0600)
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "minica/authority.hpp"
+#include "minica/certificate.hpp"
+#include "minica/csr.hpp"
+#include "minica/files.hpp"
+#include "minica/inventory.hpp"
+#include "minica/key.hpp"
+#include "minica/policy.hpp"
+
+namespace minica {
+
+// Where issue() writes a leaf's files: <directory>/cert.pem (0644),
+// key.pem (0600; a new or given key, never with a CSR), chain.pem and
+// fullchain.pem (0644), and cert.p12 (0600) when asked.
+struct OutputFiles {
+    std::filesystem::path directory;
+    // Write into directory/<the first name>/ ("*" -> "_wildcard", ":" "/" "\\" -> "_").
+    bool name_subdirectory = false;
+    bool key = true;           // write key.pem
+    bool overwrite = false;    // replace existing files (--force); never otherwise
+    // Set: also cert.p12 under the passphrase this returns; asked only once
+    // no file is in the way.
+    std::function<std::string()> p12_passphrase;
+};
+
+struct IssueRequest {
+    // The names to certify as a person gives them (parse_identity). With a
+    // CSR and none here: the names the CSR requests.
+    std::vector<std::string> names;
+    Profile profile = Profile::server;
+    // Default: default_leaf_validity, or the policy's maximum if lower.
+    std::optional<std::chrono::days> validity;
+    // The key certified: a new one of `key_type`, or `key` (a renewal that
+    // keeps its key), or the CSR's (which contributes its key and names, never
+    // its extensions: DESIGN 5).
+    KeyType key_type = KeyType::ec_p256;
+    std::optional<PrivateKey> key;
+    std::optional<CertificateRequest> csr;
+    // The CA key's passphrase, asked only when ca-key.pem is encrypted.
+    std::function<std::string()> ca_passphrase;
+    std::optional<OutputFiles> files;  // none: nothing is written (a server, a test)
+    // Runs inside the inventory's transaction once the certificate is
+    // recorded: what it records (an online CA's order) commits with the
+    // certificate or not at all. Not with `files`.
+    std::function<void(Inventory&, const Certificate&)> also;
+};
+
+struct Issued {
+    Certificate certificate;
+    std::optional<PrivateKey> key;           // the new or given key (none for a CSR)
+    Certificate issuer;                      // the CA certificate that signed it
+    std::vector<Certificate> intermediates;  // what the leaf sends after itself
+    std::vector<WrittenFile> files;           // in the order written
+    bool created_ca = false;                 // issue_in made the CA first
+};
+
+struct RenewRequest {
+    std::filesystem::path certificate;  // a cert.pem this CA issued
+    bool reuse_key = false;             // certify key.pem beside it again
+    std::optional<std::chrono::days> validity;
+    // Write into out/<the certificate's directory name>/ instead of
+    // replacing the files beside the certificate.
+    std::optional<std::filesystem::path> out;
+    bool overwrite = false;
+    std::function<std::string()> ca_passphrase;
+};
+
+struct Renewed {
+    Issued issued;
+    Certificate old;
+    Profile profile;  // as recorded at issue, else what the old certificate's EKU says
+};
+
+struct InitOptions {
+    // The issuing CA: the root, or with `intermediate` the intermediate. For an
+    // intermediate, path_len defaults to 0 (it signs leaves only) and a
+    // validity left at default_root_validity means default_intermediate_validity.
+    CaOptions ca;
+    bool intermediate = false;  // a root signs an intermediate; the intermediate issues
+    // With `intermediate`: the root's options. Default: ca's subject with
+    // " Root" appended to the common name, ca's key type and clock,
+    // default_root_validity, no name constraints (they go on the intermediate).
+    std::optional<CaOptions> root;
+    std::optional<std::string> passphrase;  // encrypts the CA key(s)
+    Policy policy;
+};
+
+class CaDirectory {
+public:
+    // Creates a new CA in `dir` (created if missing, 0700). An existing CA
+    // (ca.pem or ca-key.pem present) is Error(exists) "a CA already exists in
+    // <dir>"; any other CA file left over is Error(exists) "<path> already
+    // exists"; nothing is touched. On failure, whatever init created is removed
+    // (never anything that existed before). ca.pem is written last. With an
+    // intermediate, it is recorded in the inventory with profile "ca".
+    static CaDirectory init(const std::filesystem::path& dir, const InitOptions& options);
+    // Error(not_found) "no CA in <dir>" when absent (no ca.pem).
+    static CaDirectory open(const std::filesystem::path& dir);
+    // What `minica sign` does on first use: opens the CA in `dir`, or creates
+    // it when there is none. Safe when many processes do it at once (they wait
+    // on a lock on the directory and all use the one CA created), and after an
+    // init killed midway (its files, never used, are moved aside).
+    static CaDirectory open_or_init(const std::filesystem::path& dir, const InitOptions& options, bool& created);
+    static bool exists(const std::filesystem::path& dir);  // ca.pem or ca-key.pem present
+
+    const std::filesystem::path& path() const noexcept { return dir_; }
+    std::filesystem::path cert_path() const { return dir_ / "ca.pem"; }
+    std::filesystem::path key_path() const { return dir_ / "ca-key.pem"; }
+    std::filesystem::path chain_path() const { return dir_ / "chain.pem"; }
+    std::filesystem::path root_path() const { return dir_ / "root.pem"; }
+    std::filesystem::path root_key_path() const { return dir_ / "root-key.pem"; }
+    std::filesystem::path policy_path() const { return dir_ / "policy.json"; }
+    std::filesystem::path inventory_path() const { return dir_ / "inventory.db"; }
+    bool has_intermediate() const;  // root.pem present
+    // What relying parties trust: root.pem with an intermediate, else ca.pem.
+    std::filesystem::path trust_anchor_path() const;
+    // The key PEM is "ENCRYPTED PRIVATE KEY" (or a legacy encrypted PEM).
+    bool key_encrypted() const;
+
+    // Loads ca.pem + ca-key.pem, and root.pem as the parent of an intermediate
+    // (so Authority::intermediates() is the chain a leaf sends). A key that does
+    // not match is Error(policy) "CA key <key> does not match <cert>"; a wrong or
+    // missing passphrase is Error(passphrase).
+    Authority authority(std::optional<std::string_view> passphrase = std::nullopt) const;
+    Policy policy() const;  // policy.json
+    // Opened on first use (one connection per CaDirectory). A missing
+    // inventory.db is Error(store): recreating it empty would forget every
+    // revocation and restart the CRL numbers.
+    Inventory& inventory();
+    // Issues one leaf, the whole sequence, in this order: the names parsed
+    // (and a CSR checked: signature, CA:TRUE, extensions beyond the profile);
+    // the output files checked (none in the way unless overwrite, their
+    // directory writable); the policy and the CA's name constraints; the key;
+    // a serial drawn and checked unused in the inventory's transaction; the
+    // leaf built (leaf_template) and signed; every output file written in
+    // full under no name (so the directory is proven writable) before the
+    // inventory commits; the files made durable (beside the commit) and only
+    // then moved into place. A refused request or a failed write records
+    // nothing: a certificate whose files could not be published is withdrawn
+    // from the inventory again. Slow steps run beside each other inside the
+    // call (loading the CA and making the key beside opening the inventory;
+    // the files' fsync beside the commit), always in this order.
+    // Errors: Error(invalid_argument | parse | policy | verify | exists | io |
+    // passphrase | store), naming what was refused.
+    Issued issue(const IssueRequest& request);
+    // issue() on the CA in `dir`. With `create`, a CA is first made there with
+    // the options it returns when there is none (what minica sign does on
+    // first use, as mkcert does), once the request has passed the checks that
+    // need no CA (names, CSR, files): a refused request creates nothing.
+    static Issued issue_in(const std::filesystem::path& dir, const IssueRequest& request,
+                           const std::function<InitOptions()>& create = {});
+    // A new certificate with the names, profile and key type of one this CA
+    // issued (a new key unless reuse_key), through issue(). Refuses a CA
+    // certificate, one without names, one another CA issued, and a key.pem
+    // that is not the certificate's key.
+    Renewed renew(const RenewRequest& request);
+
+    // Closes the inventory connection now (SQLite checkpoints its WAL into
+    // inventory.db and removes it) rather than when the CaDirectory goes; the
+    // next inventory() opens it again. Every commit is durable before this:
+    // it only tidies up, so a caller may run it beside other work.
+    void close_inventory() noexcept;
+
+private:
+    explicit CaDirectory(std::filesystem::path dir);
+    static CaDirectory init_locked(const std::filesystem::path& dir, const InitOptions& options,
+                                   const std::filesystem::path& created_dir);
+    struct Prepared;
+    static std::unique_ptr<Prepared> prepare(const IssueRequest& request);
+    Issued issue(const IssueRequest& request, Prepared& prepared, bool close_inventory_after);
+    std::filesystem::path dir_;
+    std::shared_ptr<Inventory> inventory_;
+    std::shared_ptr<const Authority> authority_;  // loaded by the first issue()
+};
+
+}  // namespace minica
