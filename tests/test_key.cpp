@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 
 #include "minica/error.hpp"
+#include "minica/detail/ossl.hpp"
 #include "minica/key.hpp"
 
 using namespace minica;
@@ -141,7 +142,7 @@ TEST_CASE("a PKCS#8 EC key whose public point is not its private scalar's is ref
         auto refused = [](const std::string& bad, const char* why) {
             INFO(why);
             try {
-                PrivateKey::from_pem(pem_encode("PRIVATE KEY", bad), "swapped.pem");
+                PrivateKey::from_pem(detail::pem_encode("PRIVATE KEY", bad), "swapped.pem");
                 FAIL("a mismatched key pair was accepted");
             } catch (const Error& e) {
                 CHECK(e.kind() == ErrorKind::parse);

@@ -174,13 +174,9 @@ Certificate Certificate::adopt_der(std::string der, X509* parsed) {
 
 Certificate Certificate::from_native(X509* x509) {
     if (x509 == nullptr) throw Error(ErrorKind::invalid_argument, "null certificate");
-    unsigned char* buf = nullptr;
-    int n = i2d_X509(x509, &buf);
-    if (n <= 0) throw_openssl(ErrorKind::crypto, "encoding certificate");
     auto impl = std::make_shared<Impl>();
-    impl->der.assign(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-    OPENSSL_free(buf);
-    X509_up_ref(x509);
+    impl->der = to_der(i2d_X509, static_cast<const X509*>(x509), "certificate");
+    if (X509_up_ref(x509) != 1) throw_openssl(ErrorKind::crypto, "referencing certificate");
     impl->x509.reset(x509);
     return Certificate(std::move(impl));
 }
@@ -201,11 +197,14 @@ std::vector<Certificate> Certificate::chain_from_pem(std::string_view pem, std::
             if (!out.empty()) break;
             throw Error(ErrorKind::parse, context + ": no PEM certificate found");
         }
-        char* name = nullptr;
-        char* header = nullptr;
-        unsigned char* data = nullptr;
+        char* name_raw = nullptr;
+        char* header_raw = nullptr;
+        unsigned char* data_raw = nullptr;
         long len = 0;
-        if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+        int read = PEM_read_bio(bio.get(), &name_raw, &header_raw, &data_raw, &len);
+        OpensslMem<char> name(name_raw), header(header_raw);
+        OpensslMem<unsigned char> data(data_raw);
+        if (read != 1) {
             unsigned long err = ERR_peek_last_error();
             std::string q = drain_openssl_errors();
             if (ERR_GET_REASON(err) == PEM_R_NO_START_LINE) {
@@ -214,12 +213,9 @@ std::vector<Certificate> Certificate::chain_from_pem(std::string_view pem, std::
             }
             throw Error(ErrorKind::parse, context + ": malformed or truncated PEM certificate", q);
         }
-        std::string label = name;
-        bool encrypted = header != nullptr && header[0] != '\0';
-        std::string der(reinterpret_cast<char*>(data), static_cast<std::size_t>(len));
-        OPENSSL_free(name);
-        OPENSSL_free(header);
-        OPENSSL_free(data);
+        std::string label = name.get();
+        bool encrypted = header && header.get()[0] != '\0';
+        std::string der(reinterpret_cast<char*>(data.get()), static_cast<std::size_t>(len));
         if (label != "CERTIFICATE" && label != "X509 CERTIFICATE") continue;
         if (encrypted) throw Error(ErrorKind::parse, context + ": malformed or truncated PEM certificate");
         try {
@@ -264,12 +260,7 @@ std::string Certificate::common_name() const {
     X509_NAME* n = impl_->f().subject.get();
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     if (i < 0) return {};
-    unsigned char* utf8 = nullptr;
-    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
-    if (len < 0) return {};
-    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-    OPENSSL_free(utf8);
-    return out;
+    return utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
 }
 
 namespace detail {
@@ -303,24 +294,38 @@ SubjectAltNames Certificate::names() const {
     return detail::from_general_names(gens.get());
 }
 
-std::string Certificate::serial_hex() const {
-    BnPtr bn(ASN1_INTEGER_to_BN(impl_->f().serial.get(), nullptr));
-    if (!bn) throw_openssl(ErrorKind::crypto, "reading serial number");
-    if (BN_is_zero(bn.get())) return "0";
-    char* hex = BN_bn2hex(bn.get());
-    std::string out(hex);
-    OPENSSL_free(hex);
-    return out.substr(out.find_first_not_of('0'));  // BN_bn2hex pads to whole octets
+std::string normalize_serial_hex(std::string_view serial) {
+    std::string_view s = serial;
+    auto bad = [&](std::string_view why) -> Error {
+        return Error(ErrorKind::invalid_argument,
+                     "invalid serial \"" + std::string(serial) + "\": " + std::string(why));
+    };
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+        s.remove_suffix(1);
+    if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
+    std::string hex;
+    hex.reserve(s.size());
+    for (char c : s) {
+        if (c == ':') continue;
+        if (c >= '0' && c <= '9') hex += c;
+        else if (c >= 'a' && c <= 'f') hex += static_cast<char>(c - 'a' + 'A');
+        else if (c >= 'A' && c <= 'F') hex += c;
+        else throw bad("not a hexadecimal number");
+    }
+    if (hex.empty()) throw bad("empty");
+    std::size_t first = hex.find_first_not_of('0');
+    if (first == std::string::npos) return "0";
+    hex.erase(0, first);
+    // RFC 5280 4.1.2.2: at most 20 octets.
+    if (hex.size() > 40) throw bad("longer than 20 octets");
+    return hex;
 }
 
-static Time asn1_to_time(const ASN1_TIME* t) {
-    struct tm tm {};
-    if (ASN1_TIME_to_tm(t, &tm) != 1) throw Error(ErrorKind::parse, "malformed time in certificate");
-    return Time{std::chrono::seconds{timegm(&tm)}};
-}
+std::string Certificate::serial_hex() const { return detail::serial_hex(impl_->f().serial.get()); }
 
-Time Certificate::not_before() const { return asn1_to_time(impl_->f().not_before.get()); }
-Time Certificate::not_after() const { return asn1_to_time(impl_->f().not_after.get()); }
+Time Certificate::not_before() const { return asn1_time(impl_->f().not_before.get(), "certificate"); }
+Time Certificate::not_after() const { return asn1_time(impl_->f().not_after.get(), "certificate"); }
 
 // basicConstraints cA, as OpenSSL's EXFLAG_CA (a duplicated or malformed extension counts as absent).
 bool Certificate::is_ca() const {
@@ -482,12 +487,7 @@ std::string Certificate::fingerprint_sha256() const { return sha256_hex(impl_->d
 
 std::string Certificate::public_key_der() const { return impl_->f().spki; }
 
-std::string Certificate::spki_pin() const {
-    std::string spki = public_key_der();
-    unsigned char md[32];
-    SHA256(reinterpret_cast<const unsigned char*>(spki.data()), spki.size(), md);
-    return "sha256//" + base64(std::string_view(reinterpret_cast<char*>(md), 32));
-}
+std::string Certificate::spki_pin() const { return detail::spki_pin(public_key_der()); }
 
 bool Certificate::matches(const PrivateKey& key) const {
     // minica's own encodings are canonical: equal SPKI bytes settle it without

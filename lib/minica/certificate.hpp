@@ -82,4 +82,10 @@ private:
 
 std::string to_pem(const std::vector<Certificate>& certs);
 
+// The one serial normaliser. Serials given by a person: hex, any case, with or
+// without colons, an "0x" prefix or leading zeros. Returns
+// Certificate::serial_hex() form (upper case, no separators, no leading
+// zeros); Error(invalid_argument) otherwise (also beyond RFC 5280's 20 octets).
+std::string normalize_serial_hex(std::string_view serial);
+
 }  // namespace minica

@@ -94,12 +94,7 @@ CertificateRequest CertificateRequest::load(const std::filesystem::path& path) {
 std::string CertificateRequest::to_pem() const { return pem_encode("CERTIFICATE REQUEST", to_der()); }
 
 std::string CertificateRequest::to_der() const {
-    unsigned char* buf = nullptr;
-    int n = i2d_X509_REQ(req_.get(), &buf);
-    if (n <= 0) throw_openssl(ErrorKind::crypto, "encoding certificate request");
-    std::string out(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-    OPENSSL_free(buf);
-    return out;
+    return detail::to_der(i2d_X509_REQ, static_cast<const X509_REQ*>(req_.get()), "certificate request");
 }
 
 bool CertificateRequest::signature_valid() const {
@@ -125,12 +120,7 @@ std::string CertificateRequest::common_name() const {
     X509_NAME* n = X509_REQ_get_subject_name(req_.get());
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     if (i < 0) return {};
-    unsigned char* utf8 = nullptr;
-    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
-    if (len < 0) return {};
-    std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-    OPENSSL_free(utf8);
-    return out;
+    return utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
 }
 
 namespace {
@@ -193,12 +183,7 @@ bool CertificateRequest::requests_ca() const {
 }
 
 std::string CertificateRequest::public_key_der() const {
-    unsigned char* buf = nullptr;
-    int n = i2d_PUBKEY(X509_REQ_get0_pubkey(req_.get()), &buf);
-    if (n <= 0) throw_openssl(ErrorKind::crypto, "encoding public key");
-    std::string out(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-    OPENSSL_free(buf);
-    return out;
+    return detail::to_der(i2d_PUBKEY, static_cast<const EVP_PKEY*>(X509_REQ_get0_pubkey(req_.get())), "public key");
 }
 
 EVP_PKEY* CertificateRequest::public_key() const { return X509_REQ_get0_pubkey(req_.get()); }

@@ -8,34 +8,6 @@
 
 namespace minica {
 
-std::string normalize_serial_hex(std::string_view serial) {
-    std::string_view s = serial;
-    auto bad = [&](std::string_view why) -> Error {
-        return Error(ErrorKind::invalid_argument,
-                     "invalid serial \"" + std::string(serial) + "\": " + std::string(why));
-    };
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
-        s.remove_suffix(1);
-    if (s.size() >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
-    std::string hex;
-    hex.reserve(s.size());
-    for (char c : s) {
-        if (c == ':') continue;
-        if (c >= '0' && c <= '9') hex += c;
-        else if (c >= 'a' && c <= 'f') hex += static_cast<char>(c - 'a' + 'A');
-        else if (c >= 'A' && c <= 'F') hex += c;
-        else throw bad("not a hexadecimal number");
-    }
-    if (hex.empty()) throw bad("empty");
-    std::size_t first = hex.find_first_not_of('0');
-    if (first == std::string::npos) return "0";
-    hex.erase(0, first);
-    // RFC 5280 4.1.2.2: at most 20 octets.
-    if (hex.size() > 40) throw bad("longer than 20 octets");
-    return hex;
-}
-
 nlohmann::json InventoryRecord::to_json() const {
     nlohmann::json j;
     j["serial"] = serial_hex;

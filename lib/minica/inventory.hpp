@@ -52,11 +52,6 @@ struct ListFilter {
     std::optional<Time> now;
 };
 
-// Serials given by a person: hex, any case, with or without colons, an "0x"
-// prefix or leading zeros. Returns Certificate::serial_hex() form (upper case,
-// no separators, no leading zeros); Error(invalid_argument) otherwise.
-std::string normalize_serial_hex(std::string_view serial);
-
 class Inventory {
 public:
     virtual ~Inventory() = default;

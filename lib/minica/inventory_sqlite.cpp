@@ -37,6 +37,7 @@
 
 #include "minica/authority.hpp"
 #include "minica/detail/files.hpp"
+#include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
 #include "minica/log.hpp"
 #include "minica/text.hpp"
@@ -102,19 +103,6 @@ CREATE TABLE pems (
 constexpr const char* record_columns =
     "c.serial, c.subject, c.names, c.key_type, c.profile, c.not_before, c.not_after, "
     "c.fingerprint_sha256, c.status, c.revoked_at, c.reason";
-
-std::string bytes_to_hex(const std::string& bytes) {
-    static constexpr char digits[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char b : bytes) {
-        out += digits[b >> 4];
-        out += digits[b & 15];
-    }
-    std::size_t first = out.find_first_not_of('0');
-    if (first == std::string::npos) return "0";
-    return out.substr(first);
-}
 
 bool valid_reason(std::int64_t r) {
     switch (r) {
@@ -547,7 +535,7 @@ Certificate SqliteInventory::issue(Profile profile, const std::function<Certific
         // 126 random bits: a collision means a broken random generator, not bad luck.
         if (attempt == 8) fail("no unused serial after 8 random draws (is the random generator broken?)");
         serial = random_serial();
-        if (!serial_used(bytes_to_hex(serial))) break;
+        if (!serial_used(detail::serial_hex_of_bytes(serial))) break;
     }
     Certificate cert = build(serial);
     InventoryRecord r = InventoryRecord::from_certificate(cert, profile);

@@ -23,41 +23,6 @@ namespace minica {
 
 using namespace detail;
 
-std::string sha256_hex(std::string_view data, char sep) {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    digest_into("SHA256", data, md);
-    static const char* hex = "0123456789abcdef";
-    static const char* HEX = "0123456789ABCDEF";
-    std::string out;
-    for (std::size_t i = 0; i < sizeof md; ++i) {
-        if (sep != 0 && i != 0) out.push_back(sep);
-        const char* h = sep != 0 ? HEX : hex;
-        out.push_back(h[md[i] >> 4]);
-        out.push_back(h[md[i] & 15]);
-    }
-    return out;
-}
-
-std::string base64(std::string_view data) {
-    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-std::string pem_encode(std::string_view label, std::string_view der) {
-    std::string b64 = base64(der);
-    std::string out;
-    out.reserve(b64.size() + b64.size() / 64 + 2 * label.size() + 40);
-    out.append("-----BEGIN ").append(label).append("-----\n");
-    for (std::size_t i = 0; i < b64.size(); i += 64) {
-        out.append(b64, i, 64);
-        out.push_back('\n');
-    }
-    out.append("-----END ").append(label).append("-----\n");
-    return out;
-}
 
 namespace {
 
@@ -166,46 +131,13 @@ std::string encode_with_openssl(EVP_PKEY* pkey, const char* format, const char* 
 
 }  // namespace
 
-PrivateKey::PrivateKey(EVP_PKEY* pkey) : pkey_(pkey) {
-    if (pkey_ == nullptr) throw Error(ErrorKind::invalid_argument, "null private key");
-    try {
-        type_ = classify(pkey_, "private key");
-        if (type_ == KeyType::ec_p256 || type_ == KeyType::ec_p384 || type_ == KeyType::ed25519)
-            public_raw_ = octet_param(pkey_, OSSL_PKEY_PARAM_PUB_KEY);
-    } catch (...) {
-        EVP_PKEY_free(pkey_);
-        pkey_ = nullptr;
-        throw;
-    }
+PrivateKey::PrivateKey(EVP_PKEY* pkey) {
+    if (pkey == nullptr) throw Error(ErrorKind::invalid_argument, "null private key");
+    pkey_ = std::shared_ptr<EVP_PKEY>(pkey, EVP_PKEY_free);  // owns it from here, even if the checks throw
+    type_ = classify(pkey, "private key");
+    if (type_ == KeyType::ec_p256 || type_ == KeyType::ec_p384 || type_ == KeyType::ed25519)
+        public_raw_ = octet_param(pkey, OSSL_PKEY_PARAM_PUB_KEY);
 }
-PrivateKey::PrivateKey(const PrivateKey& o) : pkey_(o.pkey_), type_(o.type_), public_raw_(o.public_raw_) {
-    EVP_PKEY_up_ref(pkey_);
-}
-PrivateKey& PrivateKey::operator=(const PrivateKey& o) {
-    if (this != &o) {
-        EVP_PKEY_up_ref(o.pkey_);
-        EVP_PKEY_free(pkey_);
-        pkey_ = o.pkey_;
-        type_ = o.type_;
-        public_raw_ = o.public_raw_;
-    }
-    return *this;
-}
-PrivateKey::PrivateKey(PrivateKey&& o) noexcept
-    : pkey_(o.pkey_), type_(o.type_), public_raw_(std::move(o.public_raw_)) {
-    o.pkey_ = nullptr;
-}
-PrivateKey& PrivateKey::operator=(PrivateKey&& o) noexcept {
-    if (this != &o) {
-        EVP_PKEY_free(pkey_);
-        pkey_ = o.pkey_;
-        type_ = o.type_;
-        public_raw_ = std::move(o.public_raw_);
-        o.pkey_ = nullptr;
-    }
-    return *this;
-}
-PrivateKey::~PrivateKey() { EVP_PKEY_free(pkey_); }
 
 PrivateKey PrivateKey::generate(KeyType type) {
     EVP_PKEY* pkey = nullptr;
@@ -386,7 +318,7 @@ std::string PrivateKey::to_der() const {
             // PrivateKeyInfo { 0, {id-ecPublicKey, curve}, OCTET STRING ECPrivateKey{1, d, [1] pub} }
             // exactly as OpenSSL writes it (no [0] parameters inside, RFC 5915 + PKCS#11 12.11).
             std::size_t width = type_ == KeyType::ec_p256 ? 32 : 48;
-            std::string d = ec_private_scalar(pkey_, width);
+            std::string d = ec_private_scalar(pkey_.get(), width);
             const std::string& pub = public_raw_;
             w.sequence([&] {
                 w.integer(0);
@@ -408,7 +340,7 @@ std::string PrivateKey::to_der() const {
         case KeyType::ed25519: {
             unsigned char priv[32];
             size_t len = sizeof priv;
-            if (EVP_PKEY_get_raw_private_key(pkey_, priv, &len) != 1 || len != 32)
+            if (EVP_PKEY_get_raw_private_key(pkey_.get(), priv, &len) != 1 || len != 32)
                 throw_openssl(ErrorKind::crypto, "encoding Ed25519 key");
             w.sequence([&] {
                 w.integer(0);
@@ -421,7 +353,7 @@ std::string PrivateKey::to_der() const {
             return w.take();
         }
         default:
-            return encode_with_openssl(pkey_, "DER", "PrivateKeyInfo", std::nullopt, EVP_PKEY_KEYPAIR);
+            return encode_with_openssl(pkey_.get(), "DER", "PrivateKeyInfo", std::nullopt, EVP_PKEY_KEYPAIR);
     }
 }
 
@@ -457,7 +389,7 @@ std::string PrivateKey::to_pem(std::optional<std::string_view> passphrase) const
     return bio_string(bio.get());
 }
 
-int PrivateKey::bits() const { return EVP_PKEY_get_bits(pkey_); }
+int PrivateKey::bits() const { return EVP_PKEY_get_bits(pkey_.get()); }
 
 std::string PrivateKey::public_key_der() const {
     der::Writer w;
@@ -483,7 +415,7 @@ std::string PrivateKey::public_key_der() const {
             return w.take();
         }
         default:
-            return encode_with_openssl(pkey_, "DER", "SubjectPublicKeyInfo", std::nullopt, EVP_PKEY_PUBLIC_KEY);
+            return encode_with_openssl(pkey_.get(), "DER", "SubjectPublicKeyInfo", std::nullopt, EVP_PKEY_PUBLIC_KEY);
     }
 }
 
@@ -491,15 +423,10 @@ std::string PrivateKey::public_key_pem() const { return pem_encode("PUBLIC KEY",
 
 std::string PrivateKey::spki_sha256_hex() const { return sha256_hex(public_key_der()); }
 
-std::string PrivateKey::spki_pin() const {
-    std::string spki = public_key_der();
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(spki.data()), spki.size(), md);
-    return "sha256//" + base64(std::string_view(reinterpret_cast<char*>(md), sizeof md));
-}
+std::string PrivateKey::spki_pin() const { return detail::spki_pin(public_key_der()); }
 
 bool PrivateKey::same_public_key(EVP_PKEY* other) const {
-    return other != nullptr && EVP_PKEY_eq(pkey_, other) == 1;
+    return other != nullptr && EVP_PKEY_eq(pkey_.get(), other) == 1;
 }
 
 }  // namespace minica

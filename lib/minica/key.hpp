@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,13 +15,8 @@ namespace minica {
 
 class PrivateKey {
 public:
-    // Takes ownership of one reference.
+    // Takes ownership of one reference. Copies share the key.
     explicit PrivateKey(EVP_PKEY* pkey);
-    PrivateKey(const PrivateKey& other);
-    PrivateKey& operator=(const PrivateKey& other);
-    PrivateKey(PrivateKey&& other) noexcept;
-    PrivateKey& operator=(PrivateKey&& other) noexcept;
-    ~PrivateKey();
 
     static PrivateKey generate(KeyType type = KeyType::ec_p256);
 
@@ -45,19 +41,14 @@ public:
     std::string spki_pin() const;         // "sha256//BASE64" (curl --pinnedpubkey)
     bool same_public_key(EVP_PKEY* other) const;
 
-    EVP_PKEY* native() const noexcept { return pkey_; }
+    EVP_PKEY* native() const noexcept { return pkey_.get(); }
 
 private:
-    EVP_PKEY* pkey_ = nullptr;
+    std::shared_ptr<EVP_PKEY> pkey_;
     KeyType type_ = KeyType::ec_p256;
     // EC/Ed25519: the raw public key, read once (each read through the
     // provider costs a point conversion, and the SPKI and PKCS#8 both need it).
     std::string public_raw_;
 };
-
-// Helpers shared with the certificate code.
-std::string sha256_hex(std::string_view data, char sep = 0);
-std::string base64(std::string_view data);
-std::string pem_encode(std::string_view label, std::string_view der);
 
 }  // namespace minica

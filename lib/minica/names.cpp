@@ -53,6 +53,7 @@
 #endif
 
 #include "minica/error.hpp"
+#include "minica/text.hpp"
 
 namespace minica {
 
@@ -102,42 +103,8 @@ bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c
 bool is_hex(char c) noexcept { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = lower(c);
-    return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
 bool all_of(std::string_view s, bool (*pred)(char) noexcept) noexcept {
     return std::all_of(s.begin(), s.end(), [pred](char c) { return pred(c); });
-}
-
-// Input quoted for an error message; control characters become \xNN so a
-// hostile name cannot forge lines in a log. UTF-8 is kept as is.
-std::string quote(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20 || u == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", u);
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    out += '"';
-    return out;
 }
 
 [[noreturn]] void invalid(std::string_view input, std::string_view why) {
@@ -180,14 +147,6 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
     }
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view sep = ", ") {
-    std::string out;
-    for (const auto& s : items) {
-        if (!out.empty()) out += sep;
-        out += s;
-    }
-    return out;
-}
 
 // ---------------------------------------------------------------- IP
 
@@ -570,6 +529,15 @@ std::vector<std::string> SubjectAltNames::all() const {
     out.insert(out.end(), email.begin(), email.end());
     out.insert(out.end(), uri.begin(), uri.end());
     return out;
+}
+
+std::string SubjectAltNames::to_string() const {
+    std::vector<std::string> parts;
+    for (const auto& d : dns) parts.push_back("DNS:" + escape(d));
+    for (const auto& a : ip) parts.push_back("IP:" + a.to_string());
+    for (const auto& e : email) parts.push_back("email:" + escape(e));
+    for (const auto& u : uri) parts.push_back("URI:" + escape(u));
+    return join(parts);
 }
 
 std::string SubjectAltNames::primary() const {

@@ -41,6 +41,9 @@ struct SubjectAltNames {
     std::size_t size() const noexcept { return dns.size() + ip.size() + email.size() + uri.size(); }
     // Every name as text, in the order dns, ip, email, uri.
     std::vector<std::string> all() const;
+    // The one name printer: "DNS:a.test, IP:127.0.0.1, email:x@y, URI:spiffe://..."
+    // with control characters escaped (text.hpp escape()), "" when empty.
+    std::string to_string() const;
     // The name a person would use for the certificate: first DNS, else IP, email, URI.
     std::string primary() const;
     // Adds one identity, classified by parse_identity; duplicates are dropped.

@@ -42,12 +42,7 @@ std::string to_pkcs12(const Certificate& cert, const PrivateKey& key, const std:
                        EVP_sha256()) != 1)
         throw_openssl(ErrorKind::crypto, context);
 
-    unsigned char* der = nullptr;
-    int n = i2d_PKCS12(p12.get(), &der);
-    if (n <= 0) throw_openssl(ErrorKind::crypto, context);
-    std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
-    OPENSSL_free(der);
-    return out;
+    return detail::to_der(i2d_PKCS12, static_cast<const PKCS12*>(p12.get()), "PKCS#12");
 }
 
 }  // namespace minica

@@ -34,39 +34,7 @@ constexpr ReasonName reason_names[] = {
     {RevocationReason::aa_compromise, "aACompromise"},
 };
 
-std::string hex_to_bytes(std::string_view hex) {
-    std::string clean;
-    for (char c : hex)
-        if (c != ':') clean.push_back(c);
-    if (clean.empty() || clean.size() > 80) throw Error(ErrorKind::invalid_argument, "invalid serial \"" + std::string(hex) + "\"");
-    if (clean.size() % 2) clean.insert(clean.begin(), '0');
-    std::string out;
-    auto val = [&](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        throw Error(ErrorKind::invalid_argument, "invalid serial \"" + std::string(hex) + "\": not hexadecimal");
-    };
-    for (std::size_t i = 0; i < clean.size(); i += 2)
-        out.push_back(static_cast<char>(val(clean[i]) * 16 + val(clean[i + 1])));
-    return out;
-}
 
-std::string normalize_serial(std::string_view hex) {
-    std::string out;
-    for (char c : hex) {
-        if (c == ':') continue;
-        out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-    }
-    std::size_t nz = out.find_first_not_of('0');
-    return nz == std::string::npos ? "0" : out.substr(nz);
-}
-
-Time asn1_time(const ASN1_TIME* t) {
-    struct tm tm {};
-    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return Time{};
-    return Time{std::chrono::seconds{timegm(&tm)}};
-}
 }  // namespace
 
 std::string_view to_string(RevocationReason r) noexcept {
@@ -104,7 +72,7 @@ Crl Crl::build(const Authority& issuer, const std::vector<RevokedCertificate>& r
             w.sequence([&] {
                 for (auto& r : revoked) {
                     w.sequence([&] {
-                        w.unsigned_integer(hex_to_bytes(r.serial_hex));
+                        w.unsigned_integer(detail::serial_bytes(r.serial_hex));
                         w.time(r.revoked_at);
                         // RFC 5280 5.3.1: reasonCode unspecified SHOULD be absent.
                         if (r.reason != RevocationReason::unspecified)
@@ -164,11 +132,7 @@ Crl Crl::parse(std::string_view data, std::string_view source) {
             throw Error(ErrorKind::parse, context + ": no valid PEM CRL (malformed or truncated)", q);
         }
         out.crl_ = std::shared_ptr<X509_CRL>(raw, X509_CRL_free);
-        unsigned char* buf = nullptr;
-        int n = i2d_X509_CRL(raw, &buf);
-        if (n <= 0) throw_openssl(ErrorKind::crypto, context);
-        out.der_.assign(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-        OPENSSL_free(buf);
+        out.der_ = detail::to_der(i2d_X509_CRL, static_cast<const X509_CRL*>(raw), "CRL");
     } else {
         const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data());
         X509_CRL* raw = d2i_X509_CRL(nullptr, &p, static_cast<long>(data.size()));
@@ -196,8 +160,11 @@ std::uint64_t Crl::number() const {
     return v;
 }
 
-Time Crl::this_update() const { return asn1_time(X509_CRL_get0_lastUpdate(crl_.get())); }
-Time Crl::next_update() const { return asn1_time(X509_CRL_get0_nextUpdate(crl_.get())); }
+Time Crl::this_update() const { return asn1_time(X509_CRL_get0_lastUpdate(crl_.get()), "CRL"); }
+Time Crl::next_update() const {
+    const ASN1_TIME* t = X509_CRL_get0_nextUpdate(crl_.get());
+    return t == nullptr ? Time{} : asn1_time(t, "CRL");  // absent: no promise of a next one
+}
 
 std::string Crl::issuer() const {
     BioPtr bio(BIO_new(BIO_s_mem()));
@@ -212,11 +179,8 @@ std::vector<RevokedCertificate> Crl::entries() const {
     for (int i = 0; i < sk_X509_REVOKED_num(revs); ++i) {
         X509_REVOKED* r = sk_X509_REVOKED_value(revs, i);
         RevokedCertificate e;
-        BnPtr bn(ASN1_INTEGER_to_BN(X509_REVOKED_get0_serialNumber(r), nullptr));
-        char* hex = BN_bn2hex(bn.get());
-        e.serial_hex = normalize_serial(hex);
-        OPENSSL_free(hex);
-        e.revoked_at = asn1_time(X509_REVOKED_get0_revocationDate(r));
+        e.serial_hex = detail::serial_hex(X509_REVOKED_get0_serialNumber(r));
+        e.revoked_at = asn1_time(X509_REVOKED_get0_revocationDate(r), "CRL entry");
         int crit = 0;
         Ptr<ASN1_STRING> reason(static_cast<ASN1_STRING*>(X509_REVOKED_get_ext_d2i(r, NID_crl_reason, &crit, nullptr)));
         if (reason) e.reason = static_cast<RevocationReason>(ASN1_ENUMERATED_get(reason.get()));
@@ -226,9 +190,9 @@ std::vector<RevokedCertificate> Crl::entries() const {
 }
 
 bool Crl::is_revoked(std::string_view serial_hex) const {
-    std::string want = normalize_serial(serial_hex);
+    const std::string want = normalize_serial_hex(serial_hex);
     for (auto& e : entries())
-        if (normalize_serial(e.serial_hex) == want) return true;
+        if (e.serial_hex == want) return true;
     return false;
 }
 

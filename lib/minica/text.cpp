@@ -9,8 +9,10 @@ namespace {
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 }  // namespace
 
-std::string quote(std::string_view s) {
-    std::string out = "\"";
+std::string quote(std::string_view s) { return "\"" + escape(s) + "\""; }
+
+std::string escape(std::string_view s) {
+    std::string out;
     for (char c : s) {
         auto u = static_cast<unsigned char>(c);
         if (c == '"' || c == '\\') {
@@ -24,7 +26,6 @@ std::string quote(std::string_view s) {
             out += c;
         }
     }
-    out += '"';
     return out;
 }
 

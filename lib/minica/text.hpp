@@ -12,6 +12,8 @@ namespace minica {
 // control characters as \xNN, so a hostile name cannot forge lines on a
 // terminal or in a log. UTF-8 is kept as is.
 std::string quote(std::string_view s);
+// quote() without the quotes: for values printed in a list (names).
+std::string escape(std::string_view s);
 std::string join(const std::vector<std::string>& items, std::string_view sep = ", ");
 // ASCII case-insensitive equality (DNS names, header names, hex).
 bool iequals(std::string_view a, std::string_view b) noexcept;

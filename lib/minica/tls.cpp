@@ -114,13 +114,6 @@ int ctx_pins_index() {
     return index;
 }
 
-std::string encode_base64(const unsigned char* data, std::size_t size) {
-    std::string out(4 * ((size + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-    out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return out;
-}
-
 std::vector<std::string> parse_pins(const std::string& spec) {
     std::vector<std::string> pins;
     std::size_t start = 0;
@@ -139,7 +132,7 @@ std::vector<std::string> parse_pins(const std::string& spec) {
                                     static_cast<int>(b64.size()));
             // 44 characters with one '=' of padding decode to 33 bytes, the last a pad byte.
             ok = n == 33 && b64[43] == '=' && b64[42] != '=' &&
-                 encode_base64(raw, 32) == b64;
+                 detail::base64(std::string_view(reinterpret_cast<char*>(raw), 32)) == b64;
         }
         if (!ok)
             throw Error(ErrorKind::invalid_argument,
@@ -179,21 +172,15 @@ detail::SslCtxPtr new_context(const SSL_METHOD* method, std::string_view what) {
 
 std::string spki_pin_of(X509* cert) {
     if (cert == nullptr) return {};
-    unsigned char* der = nullptr;
-    int len = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
-    if (len <= 0) {
+    // Also called from OpenSSL's verify callback: never throws.
+    try {
+        const EVP_PKEY* key = X509_get0_pubkey(cert);
+        if (key == nullptr) throw Error(ErrorKind::parse, "no public key");
+        return detail::spki_pin(detail::to_der(i2d_PUBKEY, key, "public key"));
+    } catch (const std::exception&) {
         ERR_clear_error();
         return {};
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    int ok = EVP_Digest(der, static_cast<std::size_t>(len), digest, &digest_len, EVP_sha256(), nullptr);
-    OPENSSL_free(der);
-    if (ok != 1) {
-        ERR_clear_error();
-        return {};
-    }
-    return "sha256//" + encode_base64(digest, digest_len);
 }
 
 void harden(SSL_CTX* ctx) {

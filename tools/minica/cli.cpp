@@ -221,14 +221,6 @@ std::string describe_expiry(Time t) {
     return out;
 }
 
-std::string describe_names(const SubjectAltNames& names) {
-    std::vector<std::string> parts;
-    for (const auto& d : names.dns) parts.push_back("DNS:" + d);
-    for (const auto& i : names.ip) parts.push_back("IP:" + i.to_string());
-    for (const auto& e : names.email) parts.push_back("email:" + e);
-    for (const auto& u : names.uri) parts.push_back("URI:" + u);
-    return join(parts);
-}
 
 namespace {
 template <class Files> void print_aligned(const Files& files) {

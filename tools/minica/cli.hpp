@@ -137,8 +137,6 @@ void add_days_option(CLI::App* cmd, int& days);
 // ---- output --------------------------------------------------------------------
 // "2027-06-03T10:00:00Z (in 397 days)" / "(expired 3 days ago)"
 std::string describe_expiry(Time t);
-// "DNS:a.test, IP:127.0.0.1, email:x@y, URI:spiffe://..."
-std::string describe_names(const SubjectAltNames& names);
 // Prints the files written, aligned: "  certificate  ./a.test/cert.pem".
 void print_files(const std::vector<OutFile>& files);
 void print_files(const std::vector<WrittenFile>& files);

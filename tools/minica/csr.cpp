@@ -27,7 +27,7 @@ Verb add_csr(CLI::App& app, const Globals&) {
                 RequestFiles written = write_request({.names = a->names, .key_type = parse_key_type(a->key),
                                                       .directory = a->out, .overwrite = a->force});
                 std::cout << "Wrote a " << to_string(written.key.type()) << " key and a request for "
-                          << describe_names(written.request.names()) << "\n";
+                          << written.request.names().to_string() << "\n";
                 print_files(written.files);
                 std::cout << "Sign it with: minica sign --csr " << written.files.back().path.string() << "\n";
             }};

@@ -41,7 +41,7 @@ std::string describe_constraints(const NameConstraints& nc) {
 void show_certificate(const Certificate& c, int indent) {
     row("subject", c.subject(), indent);
     row("issuer", c.issuer(), indent);
-    if (auto n = c.names(); !n.empty()) row("names", describe_names(n), indent);
+    if (auto n = c.names(); !n.empty()) row("names", n.to_string(), indent);
     row("not before", format_time(c.not_before()), indent);
     row("not after", describe_expiry(c.not_after()), indent);
     row("key", c.key_name() + " (" + std::to_string(c.key_bits()) + " bits)", indent);

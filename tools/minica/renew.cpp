@@ -35,7 +35,7 @@ Verb add_renew(CLI::App& app, const Globals& g) {
                 Renewed r = CaDirectory::open(dir).renew(req);
                 const Certificate& cert = r.issued.certificate;
                 std::cout << "Renewed " << r.old.serial_hex() << " as a " << to_string(r.profile) << " certificate for "
-                          << describe_names(cert.names()) << (a->reuse_key ? " (same key)" : " (new key)") << "\n";
+                          << cert.names().to_string() << (a->reuse_key ? " (same key)" : " (new key)") << "\n";
                 print_files(r.issued.files);
                 std::cout << "  serial " << cert.serial_hex() << " (" << cert.key_name() << ")\n"
                           << "Expires " << describe_expiry(cert.not_after()) << "\n";

@@ -47,7 +47,7 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                 Issued issued = CaDirectory::issue_in(dir, req, default_init_options);
                 if (issued.created_ca)
                     std::cout << "Created a new CA in " << dir.string() << " (trust " << (dir / "ca.pem").string() << ")\n";
-                std::cout << "Issued a " << to_string(req.profile) << " certificate for " << describe_names(issued.certificate.names()) << "\n";
+                std::cout << "Issued a " << to_string(req.profile) << " certificate for " << issued.certificate.names().to_string() << "\n";
                 print_files(issued.files);
                 std::cout << "  serial " << issued.certificate.serial_hex() << " (" << issued.certificate.key_name()
                           << "), issued by " << quote(issued.issuer.subject()) << "\n"

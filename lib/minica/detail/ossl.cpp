@@ -1,7 +1,11 @@
 #include "minica/detail/ossl.hpp"
 
 #include <climits>
+#include <ctime>
 
+#include <openssl/err.h>
+
+#include "minica/certificate.hpp"
 #include "minica/error.hpp"
 
 namespace minica::detail {
@@ -34,6 +38,101 @@ std::string bio_string(BIO* bio) {
     char* p = nullptr;
     long n = BIO_get_mem_data(bio, &p);
     return n > 0 ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+}
+
+std::string sha256_hex(std::string_view data, char sep) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    digest_into("SHA256", data, md);
+    static const char* hex = "0123456789abcdef";
+    static const char* HEX = "0123456789ABCDEF";
+    std::string out;
+    for (std::size_t i = 0; i < sizeof md; ++i) {
+        if (sep != 0 && i != 0) out.push_back(sep);
+        const char* h = sep != 0 ? HEX : hex;
+        out.push_back(h[md[i] >> 4]);
+        out.push_back(h[md[i] & 15]);
+    }
+    return out;
+}
+
+std::string base64(std::string_view data) {
+    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::string pem_encode(std::string_view label, std::string_view der) {
+    std::string b64 = base64(der);
+    std::string out;
+    out.reserve(b64.size() + b64.size() / 64 + 2 * label.size() + 40);
+    out.append("-----BEGIN ").append(label).append("-----\n");
+    for (std::size_t i = 0; i < b64.size(); i += 64) {
+        out.append(b64, i, 64);
+        out.push_back('\n');
+    }
+    out.append("-----END ").append(label).append("-----\n");
+    return out;
+}
+
+void throw_der_error(const char* what) { throw_openssl(ErrorKind::crypto, std::string("encoding ") + what); }
+
+Time asn1_time(const ASN1_TIME* t, const char* what) {
+    struct tm tm {};
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+        ERR_clear_error();
+        throw Error(ErrorKind::parse, std::string("malformed time in ") + what);
+    }
+    return Time{std::chrono::seconds{timegm(&tm)}};
+}
+
+std::string serial_hex(const ASN1_INTEGER* serial) {
+    BnPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
+    if (!bn) throw_openssl(ErrorKind::crypto, "reading serial number");
+    if (BN_is_zero(bn.get())) return "0";
+    OpensslMem<char> hex(BN_bn2hex(bn.get()));
+    if (!hex) throw_openssl(ErrorKind::crypto, "reading serial number");
+    std::string out(hex.get());
+    if (!out.empty() && out[0] == '-') return "-" + out.substr(out.find_first_not_of("-0"));
+    return out.substr(out.find_first_not_of('0'));  // BN_bn2hex pads to whole octets
+}
+
+std::string serial_bytes(std::string_view hex) {
+    std::string clean = normalize_serial_hex(hex);
+    if (clean.size() % 2) clean.insert(clean.begin(), '0');
+    auto val = [](char c) { return c <= '9' ? c - '0' : c - 'A' + 10; };
+    std::string out;
+    for (std::size_t i = 0; i < clean.size(); i += 2) out.push_back(static_cast<char>(val(clean[i]) * 16 + val(clean[i + 1])));
+    return out;
+}
+
+std::string serial_hex_of_bytes(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char b : bytes) {
+        out += digits[b >> 4];
+        out += digits[b & 15];
+    }
+    std::size_t first = out.find_first_not_of('0');
+    return first == std::string::npos ? "0" : out.substr(first);
+}
+
+std::string utf8(const ASN1_STRING* s) {
+    unsigned char* raw = nullptr;
+    int len = ASN1_STRING_to_UTF8(&raw, s);
+    OpensslMem<unsigned char> owned(raw);
+    if (len < 0) {
+        ERR_clear_error();
+        return {};
+    }
+    return std::string(reinterpret_cast<char*>(raw), static_cast<std::size_t>(len));
+}
+
+std::string spki_pin(std::string_view spki_der) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = digest_into("SHA256", spki_der, md);
+    return "sha256//" + base64(std::string_view(reinterpret_cast<char*>(md), len));
 }
 
 }  // namespace minica::detail

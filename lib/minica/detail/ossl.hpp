@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "minica/types.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
@@ -51,6 +53,12 @@ MINICA_OSSL_FREE(X509_ALGOR, X509_ALGOR_free);
 
 template <class T> using Ptr = std::unique_ptr<T, Free<T>>;
 
+// Memory OpenSSL allocated for us (i2d output, BN_bn2hex, ASN1_STRING_to_UTF8).
+struct OpensslFree {
+    void operator()(void* p) const noexcept { OPENSSL_free(p); }
+};
+template <class T> using OpensslMem = std::unique_ptr<T, OpensslFree>;
+
 using BioPtr = Ptr<BIO>;
 using BnPtr = Ptr<BIGNUM>;
 using PkeyPtr = Ptr<EVP_PKEY>;
@@ -74,5 +82,41 @@ const EVP_MD* digest(const char* name);
 unsigned digest_into(const char* name, std::string_view data, unsigned char* out);
 // Everything written to a memory BIO, as a string.
 std::string bio_string(BIO* bio);
+
+[[noreturn]] void throw_der_error(const char* what);
+// The DER of an OpenSSL object through its i2d function (i2d_X509, i2d_PUBKEY, ...);
+// Error(crypto) "encoding <what>" when it fails.
+template <class T> std::string to_der(int (*i2d)(T*, unsigned char**), T* obj, const char* what) {
+    unsigned char* raw = nullptr;
+    int n = i2d(obj, &raw);
+    OpensslMem<unsigned char> owned(raw);
+    if (n <= 0) throw_der_error(what);
+    return std::string(reinterpret_cast<char*>(raw), static_cast<std::size_t>(n));
+}
+template <class T> std::string to_der(int (*i2d)(const T*, unsigned char**), const T* obj, const char* what) {
+    unsigned char* raw = nullptr;
+    int n = i2d(obj, &raw);
+    OpensslMem<unsigned char> owned(raw);
+    if (n <= 0) throw_der_error(what);
+    return std::string(reinterpret_cast<char*>(raw), static_cast<std::size_t>(n));
+}
+
+// The one ASN.1 time reader: Error(parse) "malformed time in <what>" for a
+// time OpenSSL cannot read (never a silent epoch).
+Time asn1_time(const ASN1_TIME* t, const char* what);
+// An INTEGER as Certificate::serial_hex() writes it (upper case, no leading zeros).
+std::string serial_hex(const ASN1_INTEGER* serial);
+// A serial as big-endian bytes from hex (normalize_serial_hex's input forms),
+// and bytes back as Certificate::serial_hex() writes them.
+std::string serial_bytes(std::string_view hex);
+std::string serial_hex_of_bytes(std::string_view bytes);
+// A string's UTF-8 (empty when it has none).
+std::string utf8(const ASN1_STRING* s);
+std::string base64(std::string_view data);
+std::string pem_encode(std::string_view label, std::string_view der);
+// Hex SHA-256, lower case; with `sep`, upper case bytes separated by it ("AB:CD").
+std::string sha256_hex(std::string_view data, char sep = 0);
+// "sha256//BASE64" of an SPKI's SHA-256 (curl --pinnedpubkey, HPKP).
+std::string spki_pin(std::string_view spki_der);
 
 }  // namespace minica::detail
