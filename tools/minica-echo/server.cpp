@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include <asio.hpp>
+#include <boost/asio.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +38,8 @@
 namespace echo {
 namespace {
 
+namespace asio = boost::asio;
+using boost::system::error_code;
 using asio::ip::tcp;
 // Sockets bound to an io_context executor: no type-erased executor in every
 // socket and pending operation (10,000 idle connections add up).
@@ -176,7 +178,7 @@ void Connection::start() {
     Server& server = worker_.server;
     started_ = Clock::now();
     deadline_ = started_ + server.handshake_timeout;
-    std::error_code ec;
+    error_code ec;
     auto remote = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("?") : Endpoint{remote.address().to_string(), remote.port()}.to_string();
     socket_.set_option(tcp::no_delay(true), ec);
@@ -194,7 +196,7 @@ void Connection::start() {
 }
 
 void Connection::wait(asio::socket_base::wait_type type, Step step) {
-    socket_.async_wait(type, [self = shared_from_this(), step](const std::error_code& ec) {
+    socket_.async_wait(type, [self = shared_from_this(), step](const error_code& ec) {
         if (self->phase_ == Phase::closed) return;
         if (ec) return self->finish(lvl::warn, "socket error: " + ec.message());
         ((*self).*step)();
@@ -425,7 +427,7 @@ void Connection::finish(lvl::level_enum level, const std::string& why) {
         else
             logger->log(level, "{}: {}", tag(), why);
     }
-    std::error_code ec;
+    error_code ec;
     if (!was_established && socket_.is_open()) {
         // A refused client's last flight (Finished, early data) may sit unread:
         // closing over unread data sends a RST, which can destroy our alert
@@ -505,7 +507,7 @@ void Worker::unlink(Connection& c) {
 
 void Worker::arm_sweep() {
     sweep.expires_after(std::chrono::milliseconds(200));
-    sweep.async_wait([this](const std::error_code& ec) {
+    sweep.async_wait([this](const error_code& ec) {
         if (ec) return;
         auto now = Clock::now();
         for (Connection* c = connections; c != nullptr;) {
@@ -535,19 +537,19 @@ void Worker::stop() {
 void Server::accept_next() {
     Worker& worker = *workers[next_worker];
     next_worker = (next_worker + 1) % workers.size();
-    acceptor.async_accept(worker.io, [this, &worker](const std::error_code& ec, Socket socket) {
+    acceptor.async_accept(worker.io, [this, &worker](const error_code& ec, Socket socket) {
         if (stopping || ec == asio::error::operation_aborted) return;
         if (ec) {
             log()->warn("accepting a connection: {}", ec.message());
             // Out of descriptors or memory: wait rather than spin.
             backoff.expires_after(std::chrono::milliseconds(100));
-            backoff.async_wait([this](const std::error_code& e) {
+            backoff.async_wait([this](const error_code& e) {
                 if (!e && !stopping) accept_next();
             });
             return;
         }
         if (active.load(std::memory_order_relaxed) >= max_conns) {
-            std::error_code ignored;
+            error_code ignored;
             auto remote = socket.remote_endpoint(ignored);
             refused.fetch_add(1, std::memory_order_relaxed);
             log()->warn("refused {}: connection limit of {} reached",
@@ -569,7 +571,7 @@ void Server::accept_next() {
 // connections is what they hold, not what their handshakes once needed.
 void Server::arm_trim() {
     trim_timer.expires_after(std::chrono::seconds(1));
-    trim_timer.async_wait([this](const std::error_code& ec) {
+    trim_timer.async_wait([this](const error_code& ec) {
         if (ec || stopping) return;
         std::uint64_t seen = next_id.load(std::memory_order_relaxed);
         if (seen != trim_seen) {
@@ -592,12 +594,12 @@ void Server::on_signal(int signo) {
     stopping = true;
     log()->info("{}: no new connections; finishing {} open connection(s)",
                 signo == SIGINT ? "SIGINT" : "SIGTERM", active.load());
-    std::error_code ec;
+    error_code ec;
     acceptor.close(ec);
     backoff.cancel();
     trim_timer.cancel();
     for (auto& w : workers) asio::post(w->io, [wp = w.get()] { wp->stop(); });
-    signals.async_wait([this](const std::error_code& e, int s) {
+    signals.async_wait([this](const error_code& e, int s) {
         if (!e) on_signal(s);
     });
 }
@@ -683,7 +685,7 @@ int serve(const ServeOptions& opt) {
     unsigned threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) server->workers.push_back(std::make_unique<Worker>(*server));
 
-    asio::error_code ec;
+    error_code ec;
     auto address = asio::ip::make_address(listen.host, ec);
     if (ec)
         throw minica::Error(minica::ErrorKind::invalid_argument,
@@ -711,7 +713,7 @@ int serve(const ServeOptions& opt) {
         w->thread = std::thread([wp = w.get()] { wp->io.run(); });
     }
     Server* s = server.get();
-    s->signals.async_wait([s](const std::error_code& e, int signo) {
+    s->signals.async_wait([s](const error_code& e, int signo) {
         if (!e) s->on_signal(signo);
     });
     s->accept_next();
