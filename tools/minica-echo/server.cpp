@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +96,7 @@ private:
         std::string in;  // a partial line, or an HTTP request head
         std::string out;
         std::size_t out_pos = 0;
+        std::optional<http::RequestReader> requests;  // --http; stateless while `in` is empty
     };
     Buffers& buffers() {
         if (!buf_) buf_ = std::make_unique<Buffers>();
@@ -361,46 +363,42 @@ void Connection::consume_line(const char* p, std::size_t n) {
 }
 
 void Connection::consume_http(const char* p, std::size_t n) {
-    const std::size_t max_head = worker_.server.opt.max_line;
-    std::string& in = buffers().in;
-    std::string& out = buf_->out;
-    in.append(p, n);
+    Buffers& b = buffers();
+    b.in.append(p, n);
+    if (!b.requests) b.requests.emplace(worker_.server.opt.max_line);
     while (!close_after_write_) {
-        auto end = in.find("\r\n\r\n");
-        if (end == std::string::npos) {
-            if (in.size() > max_head) {
-                log()->warn("{}: HTTP request head longer than {} bytes, closing", tag(), max_head);
-                out += http::error_response(431, "Request Header Fields Too Large");
-                close_after_write_ = true;
-                in.clear();
-            }
-            return;
-        }
-        http::Request request = http::parse_request(std::string_view(in).substr(0, end));
-        in.erase(0, end + 4);
+        std::optional<http::Request> request = b.requests->next(b.in);
+        if (!request) return;
         http::PeerInfo info;
-        X509* peer = SSL_get0_peer_certificate(ssl_.get());
-        info.version = SSL_get_version(ssl_.get());
-        info.cipher = SSL_get_cipher_name(ssl_.get());
-        if (peer != nullptr) {
-            try {
-                auto cert = minica::Certificate::from_native(peer);
-                info.subject = cert.subject();
-                info.issuer = cert.issuer();
-                info.serial = cert.serial_hex();
-                info.names = describe_names(peer);
-                info.not_after = minica::format_time(cert.not_after());
-            } catch (const std::exception&) {
+        if (request->refused == 431) {
+            log()->warn("{}: HTTP request head longer than {} bytes, closing", tag(), worker_.server.opt.max_line);
+        } else if (request->refused != 0) {
+            log()->warn("{}: malformed HTTP request ({}), closing", tag(), request->why);
+        } else {
+            X509* peer = SSL_get0_peer_certificate(ssl_.get());
+            info.version = SSL_get_version(ssl_.get());
+            info.cipher = SSL_get_cipher_name(ssl_.get());
+            if (peer != nullptr) {
+                try {
+                    auto cert = minica::Certificate::from_native(peer);
+                    info.subject = cert.subject();
+                    info.issuer = cert.issuer();
+                    info.serial = cert.serial_hex();
+                    info.names = describe_names(peer);
+                    info.not_after = minica::format_time(cert.not_after());
+                } catch (const std::exception&) {
+                }
             }
         }
-        http::Response response = http::respond(request, info);
-        out += response.bytes;
+        http::Response response = http::respond(*request, info);
+        b.out += response.bytes;
         ++lines_;
-        log()->info("{}: \"{} {} {}\" {}", tag(), request.method, request.target, request.version,
-                    response.status);
+        if (request->refused == 0)
+            log()->info("{}: \"{} {} {}\" {}", tag(), request->method, request->target, request->version,
+                        response.status);
         if (response.close) {
             close_after_write_ = true;
-            in.clear();
+            b.in.clear();
         }
     }
 }
