@@ -1,16 +1,13 @@
-#include "minica/testing.hpp"
+// The loopback server: Connection, connect(), the handlers, TlsServer.
+#include "minica/testing/server.hpp"
 
 #include <algorithm>
 #include <atomic>
-#include <sys/random.h>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <mutex>
-#include <system_error>
 #include <thread>
 
 #include <fcntl.h>
@@ -20,18 +17,14 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
 
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
-#include "minica/names.hpp"
+#include "minica/testing/detail.hpp"
 #include "minica/tls.hpp"
 
 namespace minica::testing {
@@ -39,84 +32,22 @@ namespace minica::testing {
 namespace {
 
 using minica::detail::SslPtr;
+using detail::describe_failure;
+using detail::errno_text;
+using detail::peer_cert_of;
 
 // An I/O timeout for every socket the fixture opens: a test that waits on a
 // silent peer fails after this instead of hanging until the test runner kills it.
 constexpr int kIoTimeoutSeconds = 30;
 
-std::string errno_text(int err) { return std::system_category().message(err); }
-
-// Eight random hex digits: test CAs in one trust store never share a name.
-std::string random_token() {
-    // Not a secret (it only keeps two test CAs' names apart): the OS's
-    // generator, not OpenSSL's DRBG, which costs ~45k instructions a call.
-    unsigned char b[4];
-    if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b) && RAND_bytes(b, sizeof b) != 1)
-        throw_openssl(ErrorKind::crypto, "drawing a random CA name");
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : b) {
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 15]);
-    }
-    return out;
-}
-
-void write_file(const std::filesystem::path& path, std::string_view content, mode_t mode) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(errno));
-    // An existing file keeps its mode through O_CREAT: set it (keys must be 0600).
-    if (::fchmod(fd, mode) != 0) {
-        int err = errno;
-        ::close(fd);
-        throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(err));
-    }
-    std::size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(err));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::close(fd) != 0) throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(errno));
-}
-
-// Why one side of a TLS connection stopped: the certificate refusal recorded
-// by minica's verify callback, else the first OpenSSL reason on the queue.
-// Drains the queue.
-std::string describe_failure(const SSL* ssl, int ssl_error) {
-    std::string why = peer_verify_error(ssl);
-    unsigned long first = ERR_peek_error();
-    if (why.empty() && first != 0) {
-        const char* reason = ERR_reason_error_string(first);
-        why = reason != nullptr ? reason : "unknown OpenSSL error";
-    }
-    ERR_clear_error();
-    if (!why.empty()) return why;
-    switch (ssl_error) {
-        case SSL_ERROR_ZERO_RETURN: return "the peer closed the connection";
-        case SSL_ERROR_SYSCALL: return "the connection closed unexpectedly";
-        case SSL_ERROR_WANT_READ: return "the peer stopped answering";
-        default: return "TLS error " + std::to_string(ssl_error);
-    }
-}
-
-std::optional<Certificate> peer_cert_of(const SSL* ssl) {
-    X509* peer = SSL_get0_peer_certificate(ssl);
-    if (peer == nullptr) return std::nullopt;
-    return Certificate::from_native(peer);
-}
-
+// TODO(dedupe): one case-insensitive comparison for the whole library.
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
            });
 }
 
+// TODO(dedupe): one whitespace trim for the whole library.
 std::string trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -151,374 +82,6 @@ void set_socket_options(int fd) {
 }
 
 }  // namespace
-
-void SslCtxFree::operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
-
-// ---- TempDir ---------------------------------------------------------------
-
-TempDir::TempDir() {
-    std::error_code ec;
-    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
-    if (ec) base = "/tmp";
-    std::string tmpl = (base / "minica-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-        throw Error(ErrorKind::io, "creating a temporary directory in " + base.string() + ": " + errno_text(errno));
-    path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;  // a destructor does not throw; a leftover temp dir is the worst case
-    std::filesystem::remove_all(path_, ec);
-}
-
-TempDir::TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
-
-TempDir& TempDir::operator=(TempDir&& other) noexcept {
-    if (this != &other) {
-        if (!path_.empty()) {
-            std::error_code ec;
-            std::filesystem::remove_all(path_, ec);
-        }
-        path_ = std::move(other.path_);
-        other.path_.clear();
-    }
-    return *this;
-}
-
-// ---- LeafCert --------------------------------------------------------------
-
-TlsIdentity LeafCert::identity() const {
-    std::vector<Certificate> intermediates(issued_.chain.begin() + (issued_.chain.empty() ? 0 : 1),
-                                           issued_.chain.end());
-    return TlsIdentity{.certificate = issued_.certificate, .key = issued_.key, .chain = std::move(intermediates)};
-}
-
-void LeafCert::configure_cert(SSL_CTX* ctx) const { use_identity(ctx, identity()); }
-
-Files LeafCert::write_to(const std::filesystem::path& dir, std::string_view stem) const {
-    if (stem.empty()) throw Error(ErrorKind::invalid_argument, "writing a certificate: empty file name");
-    Files files{.cert = dir / (std::string(stem) + ".pem"), .key = dir / (std::string(stem) + "-key.pem")};
-    write_file(files.cert, fullchain_pem(), 0644);
-    write_file(files.key, key_pem(), 0600);
-    return files;
-}
-
-// ---- TestCA ----------------------------------------------------------------
-
-namespace {
-
-struct Chain {
-    Authority root;
-    Authority issuer;
-};
-
-Chain make_chain(const TestCAOptions& o) {
-    if (o.intermediates < 0 || o.intermediates > 8)
-        throw Error(ErrorKind::invalid_argument,
-                    "a test CA takes 0 to 8 intermediates, not " + std::to_string(o.intermediates));
-    Authority root = Authority::create_root({
-        .subject = {.common_name = "minica test CA " + random_token(), .organization = o.organization},
-        .key_type = o.key_type,
-        .now = o.now,
-    });
-    Authority issuer = root;
-    for (int i = 0; i < o.intermediates; ++i) {
-        issuer = issuer.create_intermediate({
-            .subject = {.common_name = "minica test intermediate CA " + random_token(),
-                        .organization = o.organization},
-            .key_type = o.key_type,
-            .validity = default_intermediate_validity,
-            .path_len = o.intermediates - 1 - i,
-            .now = o.now,
-        });
-    }
-    return Chain{std::move(root), std::move(issuer)};
-}
-
-}  // namespace
-
-TestCA::TestCA(const TestCAOptions& options)
-    : TestCA([&] {
-          Chain c = make_chain(options);
-          return TestCA(std::move(c.root), std::move(c.issuer), options.now, options.key_type,
-                        options.organization);
-      }()) {}
-
-TestCA::TestCA(Authority root, Authority issuer, std::optional<Time> now, KeyType key_type, std::string organization)
-    : root_(std::move(root)),
-      issuer_(std::move(issuer)),
-      now_(now),
-      key_type_(key_type),
-      organization_(std::move(organization)) {}
-
-TestCA TestCA::create_child_ca() const {
-    // Room below for more children, as trustme leaves (its roots take 9).
-    std::optional<int> parent_len = issuer_.certificate().path_len();
-    int path_len = parent_len ? *parent_len - 1 : 8;
-    Authority child = issuer_.create_intermediate({
-        .subject = {.common_name = "minica test intermediate CA " + random_token(), .organization = organization_},
-        .key_type = key_type_,
-        .validity = default_intermediate_validity,
-        .path_len = std::max(path_len, 0),
-        .now = now_,
-    });
-    return TestCA(root_, std::move(child), now_, key_type_, organization_);
-}
-
-LeafCert TestCA::issue(const IssueOptions& options) const {
-    if (options.names.empty())
-        throw Error(ErrorKind::invalid_argument, "issuing a test certificate: it needs at least one name");
-    SubjectAltNames names = parse_identities(options.names);
-    DistinguishedName subject{.common_name = options.common_name, .organization = options.organization};
-    if (subject.common_name.empty() && !subject.organization.empty()) {
-        std::string primary = names.primary();
-        if (primary.size() <= 64) subject.common_name = primary;
-    }
-    return LeafCert(issuer_.issue({
-        .names = std::move(names),
-        .subject = std::move(subject),
-        .profile = options.profile,
-        .key_type = options.key_type.value_or(key_type_),
-        .validity = options.validity,
-        .now = now_,
-    }));
-}
-
-void TestCA::apply_clock(SSL_CTX* ctx) const {
-    if (!now_) return;
-    X509_VERIFY_PARAM_set_time(SSL_CTX_get0_param(ctx), static_cast<time_t>(now_->time_since_epoch().count()));
-}
-
-void TestCA::configure_trust(SSL_CTX* ctx) const {
-    if (ctx == nullptr) throw Error(ErrorKind::invalid_argument, "configuring trust: no context");
-    trust(ctx, {root_.certificate()});
-    // Keep whatever callback the context has (minica::harden installs one
-    // that records why a peer was refused); a client ignores FAIL_IF_NO_PEER_CERT.
-    int mode = SSL_CTX_get_verify_mode(ctx) | SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(ctx, mode, SSL_CTX_get_verify_callback(ctx));
-    if (SSL_CTX_get_ssl_method(ctx) != TLS_client_method()) {
-        // A server names the CAs it accepts in its CertificateRequest, and
-        // needs a session id context to resume sessions of verified clients.
-        if (SSL_CTX_add_client_CA(ctx, root_.certificate().native()) != 1)
-            throw_openssl(ErrorKind::tls, "configuring trust: listing the client CA");
-        static const unsigned char sid_ctx[] = "minica-testing";
-        if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1) != 1)
-            throw_openssl(ErrorKind::tls, "configuring trust: setting the session id context");
-    }
-    apply_clock(ctx);
-}
-
-SslContext TestCA::server_context(const LeafCert& identity, const ServerContextOptions& options) const {
-    ServerTlsOptions o{.identity = identity.identity()};
-    if (options.require_client_cert) o.client_roots = {root_.certificate()};
-    SslContext ctx(make_server_context(o));
-    apply_clock(ctx.get());
-    return ctx;
-}
-
-SslContext TestCA::client_context() const {
-    SslContext ctx(make_client_context({.roots = {root_.certificate()}}));
-    apply_clock(ctx.get());
-    return ctx;
-}
-
-SslContext TestCA::client_context(const LeafCert& identity) const {
-    SslContext ctx(make_client_context({.identity = identity.identity(), .roots = {root_.certificate()}}));
-    apply_clock(ctx.get());
-    return ctx;
-}
-
-Files TestCA::write_to(const std::filesystem::path& dir) const {
-    Files files{.cert = dir / "ca.pem", .key = dir / "ca-key.pem"};
-    write_file(files.cert, cert_pem(), 0644);
-    write_file(files.key, key_pem(), 0600);
-    return files;
-}
-
-// ---- MemoryTls -------------------------------------------------------------
-
-std::string HandshakeResult::error() const {
-    if (ok) return {};
-    std::string out = "client: " + (client_error.empty() ? std::string("no error") : client_error);
-    out += "; server: " + (server_error.empty() ? std::string("no error") : server_error);
-    return out;
-}
-
-struct MemoryTls::Impl {
-    SslPtr client;
-    SslPtr server;
-    bool handshaken = false;
-};
-
-MemoryTls::MemoryTls(SSL_CTX* client, SSL_CTX* server, std::string_view server_name) : impl_(std::make_unique<Impl>()) {
-    if (client == nullptr || server == nullptr)
-        throw Error(ErrorKind::invalid_argument, "an in-memory handshake needs a client and a server context");
-    ERR_clear_error();
-    impl_->client.reset(SSL_new(client));
-    impl_->server.reset(SSL_new(server));
-    if (!impl_->client || !impl_->server) throw_openssl(ErrorKind::tls, "creating the in-memory TLS connection");
-    BIO* c = nullptr;
-    BIO* s = nullptr;
-    if (BIO_new_bio_pair(&c, 0, &s, 0) != 1) throw_openssl(ErrorKind::tls, "creating a BIO pair");
-    SSL_set_bio(impl_->client.get(), c, c);  // each SSL owns its end
-    SSL_set_bio(impl_->server.get(), s, s);
-    SSL_set_connect_state(impl_->client.get());
-    SSL_set_accept_state(impl_->server.get());
-    if (!server_name.empty()) expect_server_name(impl_->client.get(), server_name);
-}
-
-MemoryTls::~MemoryTls() = default;
-
-SSL* MemoryTls::client() const noexcept { return impl_->client.get(); }
-SSL* MemoryTls::server() const noexcept { return impl_->server.get(); }
-
-namespace {
-
-struct Side {
-    SSL* ssl;
-    bool done = false;
-    bool failed = false;
-    std::string error;
-
-    bool finished() const { return done || failed; }
-    // One step of the handshake; true when something changed.
-    bool step() {
-        if (finished()) return false;
-        ERR_clear_error();
-        int r = SSL_do_handshake(ssl);
-        if (r == 1) {
-            done = true;
-            return true;
-        }
-        int e = SSL_get_error(ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
-            return false;
-        }
-        failed = true;
-        error = describe_failure(ssl, e);
-        return true;
-    }
-    // After the handshake: reads whatever the peer sent (an alert, tickets).
-    void absorb() {
-        if (failed) return;
-        ERR_clear_error();
-        char byte;
-        int r = SSL_peek(ssl, &byte, 1);
-        if (r > 0) return;
-        int e = SSL_get_error(ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
-            return;
-        }
-        failed = true;
-        error = describe_failure(ssl, e);
-    }
-};
-
-}  // namespace
-
-HandshakeResult MemoryTls::handshake() {
-    if (impl_->handshaken) throw Error(ErrorKind::invalid_argument, "the in-memory handshake has already run");
-    impl_->handshaken = true;
-    Side client{impl_->client.get()};
-    Side server{impl_->server.get()};
-    // Each round moves at least one flight; a TLS 1.2 or 1.3 handshake needs
-    // a handful. A side that waits with nothing to read has been abandoned.
-    for (int round = 0; round < 32 && !(client.finished() && server.finished()); ++round) {
-        bool moved = client.step();
-        moved = server.step() || moved;
-        if (!moved && (client.failed || server.failed)) break;
-        if (!moved && BIO_ctrl_pending(SSL_get_rbio(client.ssl)) == 0 &&
-            BIO_ctrl_pending(SSL_get_rbio(server.ssl)) == 0 && round > 0)
-            break;
-    }
-    // TLS 1.3: the client finishes before the server has checked its
-    // certificate; a refusal arrives as an alert afterwards.
-    if (client.done) client.absorb();
-    if (server.done) server.absorb();
-    if (!client.finished()) {
-        client.failed = true;
-        client.error = "the handshake stopped: " + (server.failed ? std::string("the server failed") : "no progress");
-    }
-    if (!server.finished()) {
-        server.failed = true;
-        server.error = "the handshake stopped: " + (client.failed ? std::string("the client failed") : "no progress");
-    }
-    HandshakeResult out;
-    out.ok = client.done && server.done && !client.failed && !server.failed;
-    out.client_error = client.error;
-    out.server_error = server.error;
-    if (client.done) {
-        out.version = SSL_get_version(client.ssl);
-        const char* cipher = SSL_get_cipher_name(client.ssl);
-        out.cipher = cipher != nullptr ? cipher : "";
-        out.server_certificate = peer_cert_of(client.ssl);
-    }
-    if (server.done) out.client_certificate = peer_cert_of(server.ssl);
-    return out;
-}
-
-namespace {
-
-// Moves `data` from one SSL to the other over the BIO pair; returns what the other read.
-std::string transfer(SSL* from, SSL* to, std::string_view data) {
-    std::string received;
-    auto drain = [&] {
-        char buf[16384];
-        for (;;) {
-            std::size_t n = 0;
-            ERR_clear_error();
-            int r = SSL_read_ex(to, buf, sizeof buf, &n);
-            if (r == 1) {
-                received.append(buf, n);
-                continue;
-            }
-            int e = SSL_get_error(to, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_ZERO_RETURN) {
-                ERR_clear_error();
-                return;
-            }
-            throw Error(ErrorKind::tls, "reading in memory: " + describe_failure(to, e));
-        }
-    };
-    std::size_t offset = 0;
-    while (offset < data.size()) {
-        std::size_t n = 0;
-        ERR_clear_error();
-        int r = SSL_write_ex(from, data.data() + offset, data.size() - offset, &n);
-        if (r == 1) {
-            offset += n;
-            continue;
-        }
-        int e = SSL_get_error(from, r);
-        if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
-            throw Error(ErrorKind::tls, "writing in memory: " + describe_failure(from, e));
-        drain();  // the pair's buffer is full: make room
-    }
-    drain();
-    return received;
-}
-
-}  // namespace
-
-std::string MemoryTls::client_to_server(std::string_view data) {
-    return transfer(impl_->client.get(), impl_->server.get(), data);
-}
-
-std::string MemoryTls::server_to_client(std::string_view data) {
-    return transfer(impl_->server.get(), impl_->client.get(), data);
-}
-
-HandshakeResult handshake(SSL_CTX* client, SSL_CTX* server, std::string_view server_name) {
-    MemoryTls tls(client, server, server_name);
-    // Nothing can resume from this connection: the TLS 1.3 session tickets a
-    // server sends by default (two, each re-encoding the session with the
-    // client's certificate) would be a fifth of the handshake's CPU time.
-    SSL_set_num_tickets(tls.server(), 0);
-    return tls.handshake();
-}
 
 // ---- Connection ------------------------------------------------------------
 
@@ -1093,3 +656,4 @@ std::size_t TlsServer::accepted() const {
 }
 
 }  // namespace minica::testing
+
