@@ -17,17 +17,14 @@
 
 #include "minica/error.hpp"
 #include "minica/names.hpp"
-#include "minica/testing/detail.hpp"
 #include "minica/tls.hpp"
 
 namespace minica::testing {
 
-// TODO(dedupe): one errno-to-text helper for the whole library.
-std::string detail::errno_text(int err) { return std::system_category().message(err); }
-
 namespace {
 
-using detail::errno_text;
+// TODO(dedupe): one errno-to-text helper for the whole library.
+std::string errno_text(int err) { return std::system_category().message(err); }
 
 // Eight random hex digits: test CAs in one trust store never share a name.
 std::string random_token() {

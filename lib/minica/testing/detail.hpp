@@ -19,6 +19,4 @@ std::string describe_failure(const SSL* ssl, int ssl_error);
 // The certificate the peer presented, if any.
 std::optional<Certificate> peer_cert_of(const SSL* ssl);
 
-std::string errno_text(int err);
-
 }  // namespace minica::testing::detail

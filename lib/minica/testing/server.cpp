@@ -1,24 +1,28 @@
 // The loopback server: Connection, connect(), the handlers, TlsServer.
+//
+// Boost.Asio underneath: the server accepts on an io_context of its own
+// thread; each connection owns a socket on a private io_context that the
+// thread using the connection runs for one operation at a time, bounded by
+// kIoTimeout (Asio's way of giving a blocking call a deadline, as in its
+// blocking_tcp_client example). Handlers keep a blocking API, each on its own
+// thread. HTTP is parsed and written by Boost.Beast over that connection.
 #include "minica/testing/server.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
+#include <chrono>
 #include <list>
 #include <mutex>
 #include <thread>
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -31,14 +35,18 @@ namespace minica::testing {
 
 namespace {
 
-using minica::detail::SslPtr;
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+using boost::system::error_code;
 using detail::describe_failure;
-using detail::errno_text;
 using detail::peer_cert_of;
+using minica::detail::SslPtr;
 
-// An I/O timeout for every socket the fixture opens: a test that waits on a
-// silent peer fails after this instead of hanging until the test runner kills it.
-constexpr int kIoTimeoutSeconds = 30;
+// An I/O timeout for every socket operation of the fixture: a test that waits
+// on a silent peer fails after this instead of hanging until the test runner
+// kills it.
+constexpr std::chrono::seconds kIoTimeout{30};
 
 // TODO(dedupe): one case-insensitive comparison for the whole library.
 bool iequals(std::string_view a, std::string_view b) {
@@ -47,50 +55,86 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-// TODO(dedupe): one whitespace trim for the whole library.
-std::string trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return std::string(s);
-}
-
-std::string endpoint_text(const sockaddr* sa) {
-    char host[INET6_ADDRSTRLEN] = {0};
-    std::uint16_t port = 0;
-    if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
-        return std::string(host) + ":" + std::to_string(port);
-    }
-    if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        port = ntohs(in6->sin6_port);
-        return "[" + std::string(host) + "]:" + std::to_string(port);
-    }
-    return "?";
-}
-
-void set_socket_options(int fd) {
-    timeval tv{};
-    tv.tv_sec = kIoTimeoutSeconds;
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+std::string endpoint_text(const tcp::endpoint& e) {
+    std::string host = e.address().to_string();
+    if (e.address().is_v6()) host = "[" + host + "]";
+    return host + ":" + std::to_string(e.port());
 }
 
 }  // namespace
 
+// ---- Link: one socket and the io_context that runs its operations ------------
+
+namespace detail {
+
+struct Link {
+    asio::io_context io;
+    tcp::socket socket{io};
+    bool timed_out = false;
+
+    // Runs the operation just started on `io` to completion, for at most
+    // kIoTimeout; then closes the socket, which ends the operation.
+    void run() {
+        io.restart();
+        io.run_for(kIoTimeout);
+        if (!io.stopped()) {  // out of time: the operation is still pending
+            timed_out = true;
+            error_code ignored;
+            socket.close(ignored);
+            io.run();
+        }
+    }
+
+    // Why an operation failed, for messages.
+    std::string why(const error_code& ec) const {
+        if (timed_out) return "timed out after " + std::to_string(kIoTimeout.count()) + " s";
+        return ec.message();
+    }
+
+    error_code connect(const tcp::resolver::results_type& endpoints) {
+        error_code result = asio::error::would_block;
+        asio::async_connect(socket, endpoints, [&](const error_code& ec, const tcp::endpoint&) { result = ec; });
+        run();
+        return result;
+    }
+
+    error_code write(asio::const_buffer data) {
+        error_code result = asio::error::would_block;
+        asio::async_write(socket, data, [&](const error_code& ec, std::size_t) { result = ec; });
+        run();
+        return result;
+    }
+
+    std::size_t read_some(asio::mutable_buffer into, error_code& ec) {
+        ec = asio::error::would_block;
+        std::size_t got = 0;
+        socket.async_read_some(into, [&](const error_code& e, std::size_t n) {
+            ec = e;
+            got = n;
+        });
+        run();
+        return got;
+    }
+
+    // From another thread (TlsServer::stop): a blocked read sees the end of
+    // the stream, a write fails. Runs on the thread that uses the connection.
+    void shutdown_from_elsewhere() {
+        asio::post(io, [this] {
+            error_code ignored;
+            socket.shutdown(tcp::socket::shutdown_both, ignored);
+        });
+    }
+};
+
+}  // namespace detail
+
 // ---- Connection ------------------------------------------------------------
 
-// The SSL works on two memory BIOs and this code moves the bytes to and
-// from the socket: send() with MSG_NOSIGNAL (a closed peer is an error, never
-// SIGPIPE) and one place for timeouts and EOF.
+// The SSL works on two memory BIOs and this code moves the bytes to and from
+// the socket through Asio (whose writes never raise SIGPIPE): one place for
+// timeouts and EOF.
 struct Connection::Impl {
-    int fd = -1;
-    bool owns_fd = true;
+    std::shared_ptr<detail::Link> link;
     SslPtr ssl;
     BIO* rbio = nullptr;  // owned by ssl
     BIO* wbio = nullptr;
@@ -98,10 +142,7 @@ struct Connection::Impl {
     bool closed = false;
     std::string peer;
 
-    ~Impl() {
-        close_noexcept();
-        if (owns_fd && fd >= 0) ::close(fd);
-    }
+    ~Impl() { close_noexcept(); }
 
     void close_noexcept() noexcept {
         if (closed || !ssl) return;
@@ -114,7 +155,8 @@ struct Connection::Impl {
             }
         }
         ERR_clear_error();
-        if (fd >= 0) ::shutdown(fd, SHUT_WR);
+        error_code ignored;
+        link->socket.shutdown(tcp::socket::shutdown_send, ignored);
     }
 
     void flush() {
@@ -122,48 +164,23 @@ struct Connection::Impl {
         while (BIO_ctrl_pending(wbio) > 0) {
             int n = BIO_read(wbio, buf, sizeof buf);
             if (n <= 0) break;
-            std::size_t sent = 0;
-            while (sent < static_cast<std::size_t>(n)) {
-                ssize_t w = ::send(fd, buf + sent, static_cast<std::size_t>(n) - sent, MSG_NOSIGNAL);
-                if (w < 0 && errno == EINTR) continue;
-                if (w < 0) {
-                    int err = errno;
-                    if (err == EAGAIN || err == EWOULDBLOCK)
-                        throw Error(ErrorKind::tls, "writing to " + peer + ": timed out after " +
-                                                        std::to_string(kIoTimeoutSeconds) + " s");
-                    throw Error(ErrorKind::tls, "writing to " + peer + ": " + errno_text(err));
-                }
-                sent += static_cast<std::size_t>(w);
-            }
+            if (error_code ec = link->write(asio::buffer(buf, static_cast<std::size_t>(n))))
+                throw Error(ErrorKind::tls, "writing to " + peer + ": " + link->why(ec));
         }
     }
 
     void fill() {
         if (socket_eof) throw Error(ErrorKind::tls, "reading from " + peer + ": the connection is closed");
         char buf[16384];
-        for (;;) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                int err = errno;
-                if (err == EAGAIN || err == EWOULDBLOCK)
-                    throw Error(ErrorKind::tls, "reading from " + peer + ": timed out after " +
-                                                    std::to_string(kIoTimeoutSeconds) + " s");
-                if (err == ECONNRESET) {  // the peer is gone: an EOF for the SSL to judge
-                    socket_eof = true;
-                    BIO_set_mem_eof_return(rbio, 0);
-                    return;
-                }
-                throw Error(ErrorKind::tls, "reading from " + peer + ": " + errno_text(err));
-            }
-            if (n == 0) {
-                socket_eof = true;
-                BIO_set_mem_eof_return(rbio, 0);  // the SSL now sees EOF
-                return;
-            }
-            BIO_write(rbio, buf, static_cast<int>(n));
+        error_code ec;
+        std::size_t n = link->read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::eof || ec == asio::error::connection_reset) {
+            socket_eof = true;  // the peer is gone: an EOF for the SSL to judge
+            BIO_set_mem_eof_return(rbio, 0);
             return;
         }
+        if (ec) throw Error(ErrorKind::tls, "reading from " + peer + ": " + link->why(ec));
+        BIO_write(rbio, buf, static_cast<int>(n));
     }
 
     // Runs an SSL operation until it completes or fails. Returns the
@@ -202,18 +219,14 @@ struct Connection::Impl {
 namespace detail {
 struct ConnectionAccess {
     // Wraps a connected socket: sets up the SSL and runs the handshake.
-    static Connection make(int fd, bool owns_fd, SSL_CTX* ctx, bool client, std::string peer,
+    static Connection make(std::shared_ptr<Link> link, SSL_CTX* ctx, bool client, std::string peer,
                            std::string_view server_name) {
         auto impl = std::make_unique<Connection::Impl>();
-        impl->fd = fd;
-        impl->owns_fd = owns_fd;
+        impl->link = std::move(link);
         impl->peer = std::move(peer);
         ERR_clear_error();
         impl->ssl.reset(SSL_new(ctx));
-        if (!impl->ssl) {
-            if (!owns_fd) impl->fd = -1;
-            throw_openssl(ErrorKind::tls, "creating a TLS connection");
-        }
+        if (!impl->ssl) throw_openssl(ErrorKind::tls, "creating a TLS connection");
         impl->rbio = BIO_new(BIO_s_mem());
         impl->wbio = BIO_new(BIO_s_mem());
         if (impl->rbio == nullptr || impl->wbio == nullptr) {
@@ -299,31 +312,16 @@ SSL* Connection::native() const noexcept { return impl_ ? impl_->ssl.get() : nul
 Connection connect(SSL_CTX* ctx, const std::string& host, std::uint16_t port, std::string_view server_name) {
     if (ctx == nullptr) throw Error(ErrorKind::invalid_argument, "connecting: no TLS context");
     std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    std::string service = std::to_string(port);
     std::string h = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
-    if (int rc = ::getaddrinfo(h.c_str(), service.c_str(), &hints, &found); rc != 0)
-        throw Error(ErrorKind::tls, "connecting to " + where + ": " + gai_strerror(rc));
-    int fd = -1;
-    int last_error = 0;
-    for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-        fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            last_error = errno;
-            continue;
-        }
-        set_socket_options(fd);
-        if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-        last_error = errno;
-        ::close(fd);
-        fd = -1;
-    }
-    ::freeaddrinfo(found);
-    if (fd < 0) throw Error(ErrorKind::tls, "connecting to " + where + ": " + errno_text(last_error));
-    return detail::ConnectionAccess::make(fd, true, ctx, true, where, server_name.empty() ? std::string_view(h) : server_name);
+    auto link = std::make_shared<detail::Link>();
+    error_code ec;
+    tcp::resolver resolver(link->io);
+    auto endpoints = resolver.resolve(h, std::to_string(port), tcp::resolver::numeric_service, ec);
+    if (!ec) ec = link->connect(endpoints);
+    if (ec) throw Error(ErrorKind::tls, "connecting to " + where + ": " + link->why(ec));
+    link->socket.set_option(tcp::no_delay(true), ec);
+    return detail::ConnectionAccess::make(std::move(link), ctx, true, where,
+                                          server_name.empty() ? std::string_view(h) : server_name);
 }
 
 // ---- handlers --------------------------------------------------------------
@@ -346,41 +344,75 @@ std::string HttpRequest::header(std::string_view name) const {
 
 namespace {
 
-const char* reason_phrase(int status) {
-    switch (status) {
-        case 100: return "Continue";
-        case 200: return "OK";
-        case 201: return "Created";
-        case 204: return "No Content";
-        case 301: return "Moved Permanently";
-        case 302: return "Found";
-        case 304: return "Not Modified";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 413: return "Content Too Large";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 501: return "Not Implemented";
-        case 503: return "Service Unavailable";
-        default: return "Status";
-    }
-}
+// A Connection as a Beast synchronous stream, for http::read and http::write.
+// Its errors stay exceptions (minica::Error), which the server records; the
+// end of the stream is Asio's eof, which Beast turns into its own errors.
+class BeastStream {
+public:
+    explicit BeastStream(Connection& conn) : conn_(conn) {}
 
-void send_response(Connection& conn, const HttpResponse& r, bool head, bool close) {
-    std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers, error_code& ec) {
+        ec = {};
+        std::string data = conn_.read_some(std::max<std::size_t>(asio::buffer_size(buffers), 1));
+        if (data.empty()) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        return asio::buffer_copy(buffers, asio::buffer(data));
+    }
+    template <class MutableBuffers>
+    std::size_t read_some(const MutableBuffers& buffers) {
+        error_code ec;
+        std::size_t n = read_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+
+    // One TLS write per call: Beast hands over a whole message's buffers at once.
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers, error_code& ec) {
+        ec = {};
+        std::string data(asio::buffer_size(buffers), '\0');
+        asio::buffer_copy(asio::buffer(data), buffers);
+        conn_.write(data);
+        return data.size();
+    }
+    template <class ConstBuffers>
+    std::size_t write_some(const ConstBuffers& buffers) {
+        error_code ec;
+        return write_some(buffers, ec);
+    }
+
+private:
+    Connection& conn_;
+};
+
+void send_response(BeastStream& stream, const HttpResponse& r, bool head, bool close) {
+    bhttp::response<bhttp::string_body> res;
+    res.version(11);
+    res.result(static_cast<unsigned>(r.status));
+    if (bhttp::int_to_status(static_cast<unsigned>(r.status)) == bhttp::status::unknown) res.reason("Status");
     bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
     if (!no_body) {
-        out += "Content-Type: " + r.content_type + "\r\n";
-        out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+        res.set(bhttp::field::content_type, r.content_type);
+        res.content_length(r.body.size());
+        if (!head) res.body() = r.body;
     }
-    for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
-    if (close) out += "Connection: close\r\n";
-    out += "\r\n";
-    if (!head && !no_body) out += r.body;
-    conn.write(out);
+    for (const auto& [k, v] : r.headers) res.insert(k, v);
+    if (close) res.keep_alive(false);  // Connection: close
+    bhttp::serializer<false, bhttp::string_body> serializer(res);
+    if (head)
+        bhttp::write_header(stream, serializer);  // HEAD: the Content-Length of the body it would get
+    else
+        bhttp::write(stream, serializer);
+}
+
+// What a request that cannot be served gets (the connection then closes).
+HttpResponse refusal(const error_code& ec) {
+    if (ec == bhttp::error::header_limit) return {.status = 431, .body = "request head too large\n"};
+    if (ec == bhttp::error::body_limit) return {.status = 413, .body = "request body too large\n"};
+    return {.status = 400, .body = "malformed request: " + ec.message() + "\n"};
 }
 
 }  // namespace
@@ -388,83 +420,46 @@ void send_response(Connection& conn, const HttpResponse& r, bool head, bool clos
 Handler http_handler(HttpHandler handler) {
     if (!handler) throw Error(ErrorKind::invalid_argument, "an HTTP handler needs a function");
     return [handler = std::move(handler)](Connection& conn) {
-        constexpr std::size_t kMaxHead = 64 * 1024;
-        constexpr std::size_t kMaxBody = 64 * 1024 * 1024;
-        std::string buf;
+        constexpr std::uint32_t kMaxHead = 64 * 1024;
+        constexpr std::uint64_t kMaxBody = 64 * 1024 * 1024;
+        BeastStream stream(conn);
+        boost::beast::flat_buffer buffer;  // what the client sent beyond one request: pipelining
         for (;;) {
-            std::size_t end;
-            while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-                if (buf.size() > kMaxHead) {
-                    send_response(conn, {.status = 431, .body = "request head too large\n"}, false, true);
-                    return;
-                }
-                std::string more = conn.read_some();
-                if (more.empty()) return;  // the client is done
-                buf += more;
+            bhttp::request_parser<bhttp::string_body> parser;
+            parser.header_limit(kMaxHead);
+            parser.body_limit(kMaxBody);
+            error_code ec;
+            bhttp::read_header(stream, buffer, parser, ec);
+            if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return;  // the client is done
+            if (!ec && !parser.is_done() && iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+                bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+                bhttp::write(stream, go_on);
             }
-            std::string head = buf.substr(0, end);
-            buf.erase(0, end + 4);
-
+            if (!ec && !parser.is_done()) bhttp::read(stream, buffer, parser, ec);
+            if (ec == bhttp::error::partial_message) return;
+            if (ec) {
+                send_response(stream, refusal(ec), false, true);
+                return;
+            }
+            auto& message = parser.get();
             HttpRequest req;
-            std::string version;
-            std::size_t line_end = head.find("\r\n");
-            std::string_view line = std::string_view(head).substr(0, line_end);
-            std::size_t sp1 = line.find(' ');
-            std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-            if (sp2 == std::string_view::npos) {
-                send_response(conn, {.status = 400, .body = "malformed request line\n"}, false, true);
-                return;
-            }
-            req.method = line.substr(0, sp1);
-            req.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-            version = line.substr(sp2 + 1);
-            std::size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-            while (pos < head.size()) {
-                std::size_t next = head.find("\r\n", pos);
-                if (next == std::string::npos) next = head.size();
-                std::string_view h = std::string_view(head).substr(pos, next - pos);
-                std::size_t colon = h.find(':');
-                if (colon != std::string_view::npos)
-                    req.headers.emplace_back(trim(h.substr(0, colon)), trim(h.substr(colon + 1)));
-                pos = next + 2;
-            }
-            if (!req.header("transfer-encoding").empty()) {
-                send_response(conn, {.status = 501, .body = "chunked request bodies are not supported\n"}, false, true);
-                return;
-            }
-            std::size_t length = 0;
-            if (std::string cl = req.header("content-length"); !cl.empty()) {
-                try {
-                    length = std::stoull(cl);
-                } catch (const std::exception&) {
-                    send_response(conn, {.status = 400, .body = "bad Content-Length\n"}, false, true);
-                    return;
-                }
-                if (length > kMaxBody) {
-                    send_response(conn, {.status = 413, .body = "request body too large\n"}, false, true);
-                    return;
-                }
-            }
-            if (length > 0 && iequals(req.header("expect"), "100-continue")) conn.write("HTTP/1.1 100 Continue\r\n\r\n");
-            while (buf.size() < length) {
-                std::string more = conn.read_some();
-                if (more.empty()) return;
-                buf += more;
-            }
-            req.body = buf.substr(0, length);
-            buf.erase(0, length);
+            req.method = std::string(message.method_string());
+            req.target = std::string(message.target());
+            for (const auto& field : message) req.headers.emplace_back(field.name_string(), field.value());
+            req.body = std::move(message.body());
             req.client_certificate = conn.peer_certificate();
 
-            bool close = iequals(req.header("connection"), "close") || version == "HTTP/1.0";
-            bool head_only = req.method == "HEAD";
+            // HTTP/1.0 clients get one answer each, keep-alive or not.
+            bool close = !message.keep_alive() || message.version() < 11;
+            bool head_only = message.method() == bhttp::verb::head;
             HttpResponse resp;
             try {
                 resp = handler(req);
             } catch (...) {
-                send_response(conn, {.status = 500, .body = "the handler failed\n"}, head_only, true);
+                send_response(stream, {.status = 500, .body = "the handler failed\n"}, head_only, true);
                 throw;  // recorded by the server
             }
-            send_response(conn, resp, head_only, close);
+            send_response(stream, resp, head_only, close);
             if (close) return;
         }
     };
@@ -479,17 +474,18 @@ struct TlsServer::Impl {
     std::optional<LeafCert> cert;
     bool require_client_cert = false;
 
-    int listen_fd = -1;
-    int wake[2] = {-1, -1};
+    // Declared before the acceptor, destroyed after it.
+    asio::io_context io;
+    tcp::acceptor acceptor{io};
     std::uint16_t port = 0;
-    std::thread acceptor;
+    std::thread acceptor_thread;  // runs io: the accept loop
     bool stopped = false;
     std::atomic<bool> stopping{false};
 
     struct Worker {
         std::thread thread;
-        int fd = -1;  // owned here, closed by the worker under the lock
-        bool done = false;
+        std::shared_ptr<detail::Link> link;
+        bool done = false;  // the thread is finished with the socket
     };
     mutable std::mutex mutex;
     std::list<Worker> workers;
@@ -503,57 +499,38 @@ struct TlsServer::Impl {
     }
 
     void start() {
-        // Non-blocking: a connection reset between poll() and accept() must
-        // not leave the acceptor blocked where stop() cannot wake it.
-        listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (listen_fd < 0) throw Error(ErrorKind::io, "starting a test server: socket: " + errno_text(errno));
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;  // ephemeral
-        socklen_t len = sizeof addr;
-        if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd, 128) != 0 ||
-            ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            int err = errno;
-            close_fds();
-            throw Error(ErrorKind::io, "starting a test server on 127.0.0.1: " + errno_text(err));
-        }
-        port = ntohs(addr.sin_port);
-        if (::pipe2(wake, O_CLOEXEC) != 0) {
-            int err = errno;
-            close_fds();
-            throw Error(ErrorKind::io, "starting a test server: pipe: " + errno_text(err));
-        }
-        acceptor = std::thread([this] { accept_loop(); });
+        tcp::endpoint loopback(asio::ip::address_v4::loopback(), 0);  // 127.0.0.1, an ephemeral port
+        error_code ec;
+        acceptor.open(loopback.protocol(), ec);
+        if (!ec) acceptor.bind(loopback, ec);
+        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) throw Error(ErrorKind::io, "starting a test server on 127.0.0.1: " + ec.message());
+        port = acceptor.local_endpoint().port();
+        accept_next();
+        acceptor_thread = std::thread([this] { io.run(); });
     }
 
-    void close_fds() {
-        if (listen_fd >= 0) ::close(listen_fd);
-        if (wake[0] >= 0) ::close(wake[0]);
-        if (wake[1] >= 0) ::close(wake[1]);
-        listen_fd = wake[0] = wake[1] = -1;
+    void accept_next() {
+        // The socket belongs to the connection's own io_context from the start.
+        auto link = std::make_shared<detail::Link>();
+        acceptor.async_accept(link->socket, [this, link](const error_code& ec) {
+            if (ec == asio::error::operation_aborted || stopping) return;
+            if (!ec) hand_over(link);
+            accept_next();  // after a failed accept (a reset connection, no descriptors): the next one
+        });
     }
 
-    void accept_loop() {
-        for (;;) {
-            pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
-            int r = ::poll(fds, 2, -1);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 || fds[1].revents != 0) return;
-            if ((fds[0].revents & POLLIN) == 0) continue;
-            sockaddr_storage ss{};
-            socklen_t len = sizeof ss;
-            int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
-            if (fd < 0) continue;  // EAGAIN, ECONNABORTED and friends: the next one
-            set_socket_options(fd);
-            std::string peer = endpoint_text(reinterpret_cast<sockaddr*>(&ss));
-            std::lock_guard lock(mutex);
-            ++accepted;
-            reap_locked();
-            workers.push_back(Worker{.fd = fd});
-            Worker* w = &workers.back();
-            w->thread = std::thread([this, w, fd, peer] { serve(w, fd, peer); });
-        }
+    void hand_over(const std::shared_ptr<detail::Link>& link) {
+        error_code ec;
+        link->socket.set_option(tcp::no_delay(true), ec);
+        auto remote = link->socket.remote_endpoint(ec);
+        std::string peer = ec ? "?" : endpoint_text(remote);
+        std::lock_guard lock(mutex);
+        ++accepted;
+        reap_locked();
+        workers.push_back(Worker{.link = link});
+        Worker* w = &workers.back();
+        w->thread = std::thread([this, w, link, peer] { serve(w, link, peer); });
     }
 
     // Joins the workers that are done (the thread has left the lock for good).
@@ -568,9 +545,9 @@ struct TlsServer::Impl {
         }
     }
 
-    void serve(Worker* w, int fd, const std::string& peer) {
+    void serve(Worker* w, const std::shared_ptr<detail::Link>& link, const std::string& peer) {
         try {
-            Connection conn = detail::ConnectionAccess::make(fd, false, ctx.get(), false, peer, {});
+            Connection conn = detail::ConnectionAccess::make(link, ctx.get(), false, peer, {});
             handler(conn);
             conn.close();
         } catch (const std::exception& e) {
@@ -578,9 +555,9 @@ struct TlsServer::Impl {
         } catch (...) {
             record(peer + ": unknown exception");
         }
+        error_code ignored;
+        link->socket.close(ignored);
         std::lock_guard lock(mutex);
-        ::close(w->fd);
-        w->fd = -1;
         w->done = true;
     }
 
@@ -588,21 +565,20 @@ struct TlsServer::Impl {
         if (stopped) return;
         stopped = true;
         stopping = true;
-        if (acceptor.joinable()) {
-            char byte = 1;
-            while (::write(wake[1], &byte, 1) < 0 && errno == EINTR) {
-            }
-            acceptor.join();
+        if (acceptor_thread.joinable()) {
+            io.stop();
+            acceptor_thread.join();
         }
+        error_code ignored;
+        acceptor.close(ignored);  // new clients are refused from here on
         {
             std::lock_guard lock(mutex);
             for (auto& w : workers)
-                if (w.fd >= 0) ::shutdown(w.fd, SHUT_RDWR);  // wakes a blocked read
+                if (!w.done) w.link->shutdown_from_elsewhere();  // wakes a blocked read
         }
         for (auto& w : workers)
             if (w.thread.joinable()) w.thread.join();
         workers.clear();
-        close_fds();
     }
 };
 
@@ -656,4 +632,3 @@ std::size_t TlsServer::accepted() const {
 }
 
 }  // namespace minica::testing
-

@@ -28,9 +28,9 @@ namespace detail {
 struct ConnectionAccess;
 }
 
-// A TLS connection over a blocking TCP socket (SIGPIPE-safe, 30 s I/O
-// timeout). Errors throw minica::Error(tls). Move-only; the destructor sends
-// close_notify and closes the socket.
+// A TLS connection with blocking calls over a TCP socket (SIGPIPE-safe, 30 s
+// I/O timeout). Errors throw minica::Error(tls). Move-only; the destructor
+// sends close_notify and closes the socket.
 class Connection {
 public:
     Connection(Connection&& other) noexcept;
@@ -85,9 +85,12 @@ struct HttpResponse {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
-// A small HTTP/1.1 server (keep-alive, Content-Length bodies, no chunked
-// requests) calling `handler` for each request. An exception in the handler
-// is answered with 500 and recorded.
+// An HTTP/1.1 server calling `handler` for each request, in order (keep-alive,
+// pipelining, Content-Length and chunked bodies; HTTP/1.0 clients get one
+// answer per connection). Requests are parsed by Boost.Beast: a malformed one
+// is answered with 400, a head over 64 KiB with 431, a body over 64 MiB with
+// 413, each closing the connection. An exception in the handler is answered
+// with 500 and recorded.
 Handler http_handler(HttpHandler handler);
 
 struct TlsServerOptions {
@@ -98,9 +101,10 @@ struct TlsServerOptions {
     Handler handler;  // empty: echo_handler()
 };
 
-// Listens on 127.0.0.1, an ephemeral port, from construction; each connection
-// on its own thread. The destructor stops accepting, shuts down open
-// connections and joins every thread.
+// Listens on 127.0.0.1, an ephemeral port, from construction, and accepts
+// on a thread of its own (Boost.Asio); each connection's handler runs on its
+// own thread. The destructor stops accepting, shuts down open connections and
+// joins every thread.
 class TlsServer {
 public:
     // Issues its own certificate from `ca` (Go's NewTLSServer).
