@@ -1,14 +1,16 @@
-// An mTLS echo over loopback with standalone Asio; every certificate comes
+// An mTLS echo over loopback with Boost.Asio; every certificate comes
 // from minica::testing, configured on Asio's contexts through native_handle().
 #include <iostream>
 #include <string>
 #include <thread>
 
-#include <asio.hpp>
-#include <asio/ssl.hpp>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <minica/testing.hpp>
 #include <minica/tls.hpp>
+
+namespace asio = boost::asio;
 
 int main() try {
     minica::testing::TestCA ca;
@@ -32,7 +34,7 @@ int main() try {
         char buf[256];
         std::size_t n = stream.read_some(asio::buffer(buf));
         asio::write(stream, asio::buffer(buf, n));
-        asio::error_code ignored;
+        boost::system::error_code ignored;
         stream.shutdown(ignored);
     });
 
@@ -43,7 +45,7 @@ int main() try {
     asio::write(client, asio::buffer(std::string("hello over mTLS")));
     char reply[256];
     std::size_t n = client.read_some(asio::buffer(reply));
-    asio::error_code ignored;
+    boost::system::error_code ignored;
     client.shutdown(ignored);  // close_notify both ways
     server.join();
 

@@ -310,6 +310,51 @@ class ServerLimits(unittest.TestCase):
         self.assertIn("/hello", text)
         self.assertTrue(srv.wait_log(r'"GET /hello HTTP/1.1" 200'), srv.log())
 
+    def http_exchange(self, srv, request):
+        """Sends `request` as is and returns everything until the server closes."""
+        with open_tls(self.pki, srv.port) as s:
+            s.sendall(request)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data.decode()
+                data += chunk
+
+    def test_http_refusals_close_the_connection(self):
+        srv = self.server("--http", "--max-line", "1000")
+        cases = [
+            # (request, status): a body is never read, a malformed or oversized head is refused;
+            # what follows the refused request is not answered.
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n", 413),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 413),
+            (b"GET / HTTP/1.1\r\nno colon here\r\n\r\nGET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/2.0\r\n\r\n", 400),
+            (b"GET /" + b"a" * 2000 + b" HTTP/1.1\r\n\r\n", 431),
+        ]
+        for request, status in cases:
+            with self.subTest(status=status, request=request[:40]):
+                text = self.http_exchange(srv, request)
+                self.assertTrue(text.startswith("HTTP/1.1 %d " % status), text)
+                self.assertIn("Connection: close\r\n", text)
+                self.assertEqual(text.count("HTTP/1.1 "), 1, text)
+
+    def test_http_1_0_and_methods(self):
+        srv = self.server("--http")
+        # HTTP/1.0 without keep-alive: one answer, then the server closes.
+        text = self.http_exchange(srv, b"GET /old HTTP/1.0\r\n\r\n")
+        self.assertTrue(text.startswith("HTTP/1.1 200 OK\r\n"), text)
+        self.assertIn("Connection: close\r\n", text)
+        # Pipelined: a 405 keeps the connection, the HEAD after it is answered
+        # without a body and, asking to close, closes it.
+        text = self.http_exchange(srv, b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(text.startswith("HTTP/1.1 405 Method Not Allowed\r\n"), text)
+        self.assertIn("Allow: GET, HEAD\r\n", text)
+        head = text[text.index("HTTP/1.1 200 OK\r\n"):]
+        self.assertTrue(head.endswith("Connection: close\r\n\r\n"), head)
+        self.assertNotIn("<html", head)
+
 
 class CommandLine(unittest.TestCase):
     @classmethod

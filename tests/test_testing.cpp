@@ -380,6 +380,99 @@ TEST_CASE("an HTTP handler, with the client certificate in the request") {
     CHECK(server.errors().back().find("boom") != std::string::npos);
 }
 
+namespace {
+
+// An HTTP server that answers "<method> <target> [<body>]" to every request.
+minica::testing::TlsServer echoing_http_server(const TestCA& ca) {
+    return minica::testing::TlsServer(
+        ca, {.handler = minica::testing::http_handler([](const minica::testing::HttpRequest& req) {
+            return minica::testing::HttpResponse{.body = req.method + " " + req.target + " [" + req.body + "]"};
+        })});
+}
+
+}  // namespace
+
+TEST_CASE("the HTTP handler answers pipelined requests in order, chunked bodies included") {
+    TestCA ca;
+    auto server = echoing_http_server(ca);
+    auto client = server.client_context();
+    auto conn = server.connect(client.get());
+    // Three requests in one write; the last asks to close.
+    conn.write("GET /one HTTP/1.1\r\nHost: localhost\r\n\r\n"
+               "POST /two HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+               "PUT /three HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx");
+    std::string all = conn.read_all();
+    auto one = all.find("GET /one []");
+    auto two = all.find("POST /two [abcde]");
+    auto three = all.find("PUT /three [x]");
+    REQUIRE_MESSAGE(one != std::string::npos, all);
+    REQUIRE_MESSAGE(two != std::string::npos, all);
+    REQUIRE_MESSAGE(three != std::string::npos, all);
+    CHECK(one < two);
+    CHECK(two < three);
+    CHECK(all.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(all.find("Connection: close\r\n") > two);  // only the last answer closes
+    CHECK(server.errors().empty());
+}
+
+TEST_CASE("the HTTP handler refuses what it cannot parse, and closes") {
+    TestCA ca;
+    auto server = echoing_http_server(ca);
+    auto client = server.client_context();
+    struct Case {
+        std::string request;
+        std::string status;
+    };
+    std::vector<Case> cases{
+        {"GET / HTTP/1.1\r\nno colon here\r\n\r\nGET /after HTTP/1.1\r\n\r\n", "400"},
+        {"GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n", "400"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "400"},
+        {"GET /" + std::string(70000, 'a') + " HTTP/1.1\r\n\r\n", "431"},
+        {"POST / HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n", "413"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.status);
+        auto conn = server.connect(client.get());
+        conn.write(c.request);
+        std::string answer = conn.read_all();  // the server closes after its answer
+        CHECK_MESSAGE(answer.rfind("HTTP/1.1 " + c.status + " ", 0) == 0, answer);
+        CHECK(answer.find("Connection: close\r\n") != std::string::npos);
+        CHECK(answer.find("/after") == std::string::npos);  // nothing after the refusal is served
+    }
+    CHECK(server.errors().empty());
+}
+
+TEST_CASE("the HTTP handler: HEAD, Expect: 100-continue, HTTP/1.0") {
+    TestCA ca;
+    auto server = echoing_http_server(ca);
+    auto client = server.client_context();
+    {
+        auto conn = server.connect(client.get());
+        conn.write("POST /wait HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+        std::string interim;
+        while (interim.find("\r\n\r\n") == std::string::npos) interim += conn.read_some();
+        CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+        conn.write("ok");
+        std::string answer;
+        while (answer.find("]") == std::string::npos) answer += conn.read_some();
+        CHECK(answer.find("POST /wait [ok]") != std::string::npos);
+
+        conn.write("HEAD /head HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        std::string head = conn.read_all();
+        CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+        CHECK(head.find("Content-Length: 13\r\n") != std::string::npos);  // "HEAD /head []"
+        CHECK(head.size() == head.find("\r\n\r\n") + 4);                 // and no body
+    }
+    {
+        auto conn = server.connect(client.get());
+        conn.write("GET /old HTTP/1.0\r\n\r\n");
+        std::string answer = conn.read_all();  // one answer, then the server closes
+        CHECK(answer.find("GET /old []") != std::string::npos);
+        CHECK(answer.find("Connection: close\r\n") != std::string::npos);
+    }
+}
+
 TEST_CASE("a server with a context made elsewhere and a custom handler") {
     TestCA ca;
     auto leaf = ca.issue("localhost");

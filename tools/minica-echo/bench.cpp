@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include <asio.hpp>
+#include <boost/asio.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -34,6 +34,8 @@
 namespace echo {
 namespace {
 
+namespace asio = boost::asio;
+using boost::system::error_code;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
@@ -103,7 +105,7 @@ struct Thread {
     }
     void arm_sweep() {
         sweep.expires_after(std::chrono::milliseconds(100));
-        sweep.async_wait([this](const std::error_code& ec) {
+        sweep.async_wait([this](const error_code& ec) {
             if (ec) return;
             auto now = Clock::now();
             for (auto& s : slots) s->check(now);
@@ -128,10 +130,10 @@ void Slot::begin() {
     saw_newline_ = false;
     std::uint64_t gen = generation_;
     socket_ = tcp::socket(t_.io);
-    socket_.async_connect(sh.endpoint, [self = shared_from_this(), gen](const std::error_code& ec) {
+    socket_.async_connect(sh.endpoint, [self = shared_from_this(), gen](const error_code& ec) {
         if (gen != self->generation_) return;
         if (ec) return self->fail("connect: " + ec.message());
-        std::error_code e;
+        error_code e;
         self->socket_.set_option(tcp::no_delay(true), e);
         self->socket_.non_blocking(true, e);
         ERR_clear_error();
@@ -151,7 +153,7 @@ void Slot::begin() {
 
 void Slot::wait(asio::socket_base::wait_type type, Step step) {
     std::uint64_t gen = generation_;
-    socket_.async_wait(type, [self = shared_from_this(), gen, step](const std::error_code& ec) {
+    socket_.async_wait(type, [self = shared_from_this(), gen, step](const error_code& ec) {
         if (gen != self->generation_) return;
         if (ec) return self->fail("socket: " + ec.message());
         ((*self).*step)();
@@ -248,7 +250,7 @@ void Slot::fail(const std::string& why) {
     if (t_.shared.opt.hold > 0) t_.shared.claimed.fetch_sub(1, std::memory_order_relaxed);
     // Do not hammer a server that refuses: retry a little later.
     auto timer = std::make_shared<asio::steady_timer>(t_.io, std::chrono::milliseconds(10));
-    timer->async_wait([self = shared_from_this(), timer](const std::error_code& ec) {
+    timer->async_wait([self = shared_from_this(), timer](const error_code& ec) {
         if (!ec && !self->active_) self->begin();
     });
 }
@@ -256,7 +258,7 @@ void Slot::fail(const std::string& why) {
 void Slot::close() {
     ++generation_;
     active_ = false;
-    std::error_code ec;
+    error_code ec;
     socket_.close(ec);
     ssl_.reset();
 }
@@ -320,7 +322,7 @@ int bench(const BenchOptions& opt) {
 
     asio::io_context resolver_io;
     tcp::resolver resolver(resolver_io);
-    std::error_code ec;
+    error_code ec;
     auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
     if (ec || results.empty()) throw Failure{exit_connect, "resolving " + ep.host + ": " + ec.message()};
 
@@ -387,7 +389,7 @@ int bench(const BenchOptions& opt) {
         for (auto& [k, v] : t->errors) errors[k] += v;
         held += t->held.size();
         for (auto& [sock, ssl] : t->held) {
-            std::error_code ignored;
+            error_code ignored;
             sock.close(ignored);
         }
         t->held.clear();

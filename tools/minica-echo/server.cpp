@@ -18,11 +18,12 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <asio.hpp>
+#include <boost/asio.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +39,8 @@
 namespace echo {
 namespace {
 
+namespace asio = boost::asio;
+using boost::system::error_code;
 using asio::ip::tcp;
 // Sockets bound to an io_context executor: no type-erased executor in every
 // socket and pending operation (10,000 idle connections add up).
@@ -93,6 +96,7 @@ private:
         std::string in;  // a partial line, or an HTTP request head
         std::string out;
         std::size_t out_pos = 0;
+        std::optional<http::RequestReader> requests;  // --http; stateless while `in` is empty
     };
     Buffers& buffers() {
         if (!buf_) buf_ = std::make_unique<Buffers>();
@@ -176,7 +180,7 @@ void Connection::start() {
     Server& server = worker_.server;
     started_ = Clock::now();
     deadline_ = started_ + server.handshake_timeout;
-    std::error_code ec;
+    error_code ec;
     auto remote = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("?") : Endpoint{remote.address().to_string(), remote.port()}.to_string();
     socket_.set_option(tcp::no_delay(true), ec);
@@ -194,7 +198,7 @@ void Connection::start() {
 }
 
 void Connection::wait(asio::socket_base::wait_type type, Step step) {
-    socket_.async_wait(type, [self = shared_from_this(), step](const std::error_code& ec) {
+    socket_.async_wait(type, [self = shared_from_this(), step](const error_code& ec) {
         if (self->phase_ == Phase::closed) return;
         if (ec) return self->finish(lvl::warn, "socket error: " + ec.message());
         ((*self).*step)();
@@ -359,46 +363,42 @@ void Connection::consume_line(const char* p, std::size_t n) {
 }
 
 void Connection::consume_http(const char* p, std::size_t n) {
-    const std::size_t max_head = worker_.server.opt.max_line;
-    std::string& in = buffers().in;
-    std::string& out = buf_->out;
-    in.append(p, n);
+    Buffers& b = buffers();
+    b.in.append(p, n);
+    if (!b.requests) b.requests.emplace(worker_.server.opt.max_line);
     while (!close_after_write_) {
-        auto end = in.find("\r\n\r\n");
-        if (end == std::string::npos) {
-            if (in.size() > max_head) {
-                log()->warn("{}: HTTP request head longer than {} bytes, closing", tag(), max_head);
-                out += http::error_response(431, "Request Header Fields Too Large");
-                close_after_write_ = true;
-                in.clear();
-            }
-            return;
-        }
-        http::Request request = http::parse_request(std::string_view(in).substr(0, end));
-        in.erase(0, end + 4);
+        std::optional<http::Request> request = b.requests->next(b.in);
+        if (!request) return;
         http::PeerInfo info;
-        X509* peer = SSL_get0_peer_certificate(ssl_.get());
-        info.version = SSL_get_version(ssl_.get());
-        info.cipher = SSL_get_cipher_name(ssl_.get());
-        if (peer != nullptr) {
-            try {
-                auto cert = minica::Certificate::from_native(peer);
-                info.subject = cert.subject();
-                info.issuer = cert.issuer();
-                info.serial = cert.serial_hex();
-                info.names = describe_names(peer);
-                info.not_after = minica::format_time(cert.not_after());
-            } catch (const std::exception&) {
+        if (request->refused == 431) {
+            log()->warn("{}: HTTP request head longer than {} bytes, closing", tag(), worker_.server.opt.max_line);
+        } else if (request->refused != 0) {
+            log()->warn("{}: malformed HTTP request ({}), closing", tag(), request->why);
+        } else {
+            X509* peer = SSL_get0_peer_certificate(ssl_.get());
+            info.version = SSL_get_version(ssl_.get());
+            info.cipher = SSL_get_cipher_name(ssl_.get());
+            if (peer != nullptr) {
+                try {
+                    auto cert = minica::Certificate::from_native(peer);
+                    info.subject = cert.subject();
+                    info.issuer = cert.issuer();
+                    info.serial = cert.serial_hex();
+                    info.names = describe_names(peer);
+                    info.not_after = minica::format_time(cert.not_after());
+                } catch (const std::exception&) {
+                }
             }
         }
-        http::Response response = http::respond(request, info);
-        out += response.bytes;
+        http::Response response = http::respond(*request, info);
+        b.out += response.bytes;
         ++lines_;
-        log()->info("{}: \"{} {} {}\" {}", tag(), request.method, request.target, request.version,
-                    response.status);
+        if (request->refused == 0)
+            log()->info("{}: \"{} {} {}\" {}", tag(), request->method, request->target, request->version,
+                        response.status);
         if (response.close) {
             close_after_write_ = true;
-            in.clear();
+            b.in.clear();
         }
     }
 }
@@ -425,7 +425,7 @@ void Connection::finish(lvl::level_enum level, const std::string& why) {
         else
             logger->log(level, "{}: {}", tag(), why);
     }
-    std::error_code ec;
+    error_code ec;
     if (!was_established && socket_.is_open()) {
         // A refused client's last flight (Finished, early data) may sit unread:
         // closing over unread data sends a RST, which can destroy our alert
@@ -505,7 +505,7 @@ void Worker::unlink(Connection& c) {
 
 void Worker::arm_sweep() {
     sweep.expires_after(std::chrono::milliseconds(200));
-    sweep.async_wait([this](const std::error_code& ec) {
+    sweep.async_wait([this](const error_code& ec) {
         if (ec) return;
         auto now = Clock::now();
         for (Connection* c = connections; c != nullptr;) {
@@ -535,19 +535,19 @@ void Worker::stop() {
 void Server::accept_next() {
     Worker& worker = *workers[next_worker];
     next_worker = (next_worker + 1) % workers.size();
-    acceptor.async_accept(worker.io, [this, &worker](const std::error_code& ec, Socket socket) {
+    acceptor.async_accept(worker.io, [this, &worker](const error_code& ec, Socket socket) {
         if (stopping || ec == asio::error::operation_aborted) return;
         if (ec) {
             log()->warn("accepting a connection: {}", ec.message());
             // Out of descriptors or memory: wait rather than spin.
             backoff.expires_after(std::chrono::milliseconds(100));
-            backoff.async_wait([this](const std::error_code& e) {
+            backoff.async_wait([this](const error_code& e) {
                 if (!e && !stopping) accept_next();
             });
             return;
         }
         if (active.load(std::memory_order_relaxed) >= max_conns) {
-            std::error_code ignored;
+            error_code ignored;
             auto remote = socket.remote_endpoint(ignored);
             refused.fetch_add(1, std::memory_order_relaxed);
             log()->warn("refused {}: connection limit of {} reached",
@@ -569,7 +569,7 @@ void Server::accept_next() {
 // connections is what they hold, not what their handshakes once needed.
 void Server::arm_trim() {
     trim_timer.expires_after(std::chrono::seconds(1));
-    trim_timer.async_wait([this](const std::error_code& ec) {
+    trim_timer.async_wait([this](const error_code& ec) {
         if (ec || stopping) return;
         std::uint64_t seen = next_id.load(std::memory_order_relaxed);
         if (seen != trim_seen) {
@@ -592,12 +592,12 @@ void Server::on_signal(int signo) {
     stopping = true;
     log()->info("{}: no new connections; finishing {} open connection(s)",
                 signo == SIGINT ? "SIGINT" : "SIGTERM", active.load());
-    std::error_code ec;
+    error_code ec;
     acceptor.close(ec);
     backoff.cancel();
     trim_timer.cancel();
     for (auto& w : workers) asio::post(w->io, [wp = w.get()] { wp->stop(); });
-    signals.async_wait([this](const std::error_code& e, int s) {
+    signals.async_wait([this](const error_code& e, int s) {
         if (!e) on_signal(s);
     });
 }
@@ -683,7 +683,7 @@ int serve(const ServeOptions& opt) {
     unsigned threads = opt.threads != 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) server->workers.push_back(std::make_unique<Worker>(*server));
 
-    asio::error_code ec;
+    error_code ec;
     auto address = asio::ip::make_address(listen.host, ec);
     if (ec)
         throw minica::Error(minica::ErrorKind::invalid_argument,
@@ -711,7 +711,7 @@ int serve(const ServeOptions& opt) {
         w->thread = std::thread([wp = w.get()] { wp->io.run(); });
     }
     Server* s = server.get();
-    s->signals.async_wait([s](const std::error_code& e, int signo) {
+    s->signals.async_wait([s](const error_code& e, int signo) {
         if (!e) s->on_signal(signo);
     });
     s->accept_next();
