@@ -176,17 +176,7 @@ std::string subject_of(X509* cert) {
 std::string describe_names(X509* cert) {
     if (cert == nullptr) return "-";
     try {
-        auto names = minica::Certificate::from_native(cert).names();
-        std::string out;
-        auto add = [&](std::string_view kind, const std::string& v) {
-            if (!out.empty()) out += ", ";
-            out += kind;
-            out += v;
-        };
-        for (const auto& n : names.dns) add("DNS:", n);
-        for (const auto& n : names.ip) add("IP:", n.to_string());
-        for (const auto& n : names.email) add("email:", n);
-        for (const auto& n : names.uri) add("URI:", n);
+        std::string out = minica::Certificate::from_native(cert).names().to_string();
         return out.empty() ? "-" : out;
     } catch (const std::exception&) {
         return "?";

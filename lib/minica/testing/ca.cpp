@@ -16,15 +16,14 @@
 #include <openssl/x509_vfy.h>
 
 #include "minica/error.hpp"
+#include "minica/files.hpp"
+#include "minica/text.hpp"
 #include "minica/names.hpp"
 #include "minica/tls.hpp"
 
 namespace minica::testing {
 
 namespace {
-
-// TODO(dedupe): one errno-to-text helper for the whole library.
-std::string errno_text(int err) { return std::system_category().message(err); }
 
 // Eight random hex digits: test CAs in one trust store never share a name.
 std::string random_token() {
@@ -42,27 +41,10 @@ std::string random_token() {
     return out;
 }
 
-void write_file(const std::filesystem::path& path, std::string_view content, mode_t mode) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(errno));
-    // An existing file keeps its mode through O_CREAT: set it (keys must be 0600).
-    if (::fchmod(fd, mode) != 0) {
-        int err = errno;
-        ::close(fd);
-        throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(err));
-    }
-    std::size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(err));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::close(fd) != 0) throw Error(ErrorKind::io, "writing " + path.string() + ": " + errno_text(errno));
+// The library's one file writer (atomic, exact mode), replacing what a
+// previous write_to left.
+void write_file(const std::filesystem::path& path, std::string_view content, unsigned mode) {
+    write_file_atomic(path, content, mode, true);
 }
 
 }  // namespace

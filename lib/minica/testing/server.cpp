@@ -33,6 +33,7 @@
 
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
+#include "minica/text.hpp"
 #include "minica/testing/detail.hpp"
 #include "minica/tls.hpp"
 
@@ -52,13 +53,6 @@ using minica::detail::SslPtr;
 // on a silent peer fails after this instead of hanging until the test runner
 // kills it.
 constexpr std::chrono::seconds kIoTimeout{30};
-
-// TODO(dedupe): one case-insensitive comparison for the whole library.
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 std::string endpoint_text(const tcp::endpoint& e) {
     std::string host = e.address().to_string();
