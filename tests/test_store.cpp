@@ -475,3 +475,98 @@ TEST_CASE("CaDirectory: a failed init leaves nothing behind") {
         }
     }
 }
+
+// ---- CaDirectory::issue ------------------------------------------------------------
+
+TEST_CASE("issue: one call makes, signs and records a leaf; without files nothing is written") {
+    TempDir tmp;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", quick_options());
+    auto before = entries(tmp.path / "ca");
+    Issued issued = ca.issue({.names = {"app.example.test", "10.1.2.3"}, .profile = Profile::both});
+    CHECK(issued.files.empty());
+    REQUIRE(issued.key.has_value());
+    CHECK(issued.certificate.matches(*issued.key));
+    CHECK(issued.certificate.signed_by(issued.issuer));
+    CHECK(issued.certificate.names().to_string() == "DNS:app.example.test, IP:10.1.2.3");
+    CHECK(entries(tmp.path / "ca") == before);
+    auto record = ca.inventory().find(issued.certificate.serial_hex());
+    REQUIRE(record.has_value());
+    CHECK(record->profile == Profile::both);
+}
+
+TEST_CASE("issue: rows `also` records commit with the certificate, or nothing does") {
+    TempDir tmp;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", quick_options());
+    // Another certificate stands for the rows an online CA records with its
+    // order: written through the inventory inside issue()'s transaction.
+    Authority other = Authority::create_root({.subject = {"other", {}, {}, {}}});
+    Certificate extra = other.issue({.names = parse_identities({"extra.test"})}).certificate;
+    Issued issued = ca.issue({.names = {"a.example.test"}, .also = [&](Inventory& inv, const Certificate& c) {
+                                  CHECK(c.names().dns == std::vector<std::string>{"a.example.test"});
+                                  inv.import({InventoryRecord::from_certificate(extra, Profile::server)});
+                              }});
+    CHECK(ca.inventory().find(issued.certificate.serial_hex()).has_value());
+    CHECK(ca.inventory().find(extra.serial_hex()).has_value());
+
+    Certificate extra2 = other.issue({.names = parse_identities({"extra2.test"})}).certificate;
+    std::string refused_serial;
+    CHECK_THROWS_WITH_AS(ca.issue({.names = {"b.example.test"},
+                                   .also = [&](Inventory& inv, const Certificate& c) {
+                                       refused_serial = c.serial_hex();
+                                       inv.import({InventoryRecord::from_certificate(extra2, Profile::server)});
+                                       throw Error(ErrorKind::store, "the order could not be recorded");
+                                   }}),
+                         "the order could not be recorded", Error);
+    REQUIRE(!refused_serial.empty());
+    CHECK_FALSE(ca.inventory().find(refused_serial).has_value());
+    CHECK_FALSE(ca.inventory().find(extra2.serial_hex()).has_value());
+    CHECK(ca.inventory().list().size() == 2);
+}
+
+TEST_CASE("issue: files are written whole, with their modes; a directory that cannot be made records nothing") {
+    TempDir tmp;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", quick_options());
+    Issued issued = ca.issue({.names = {"*.example.test"},
+                              .files = OutputFiles{.directory = tmp.path / "out", .name_subdirectory = true}});
+    const fs::path dir = tmp.path / "out" / "_wildcard.example.test";
+    REQUIRE(issued.files.size() == 4);
+    CHECK(issued.files[0].path == dir / "cert.pem");
+    CHECK(mode_of(dir / "key.pem") == 0600);
+    CHECK(mode_of(dir / "cert.pem") == 0644);
+    CHECK(Certificate::load(dir / "fullchain.pem") == issued.certificate);
+    CHECK(PrivateKey::load(dir / "key.pem").same_public_key(issued.key->native()));
+
+    std::ofstream(tmp.path / "plain-file") << "x";
+    CHECK_THROWS_AS(ca.issue({.names = {"c.example.test"},
+                              .files = OutputFiles{.directory = tmp.path / "plain-file" / "sub"}}),
+                    Error);
+    CHECK(ca.inventory().list().size() == 1);
+    // A file in the way is refused before any work, and never replaced.
+    CHECK_THROWS_WITH_AS(ca.issue({.names = {"*.example.test"},
+                                   .files = OutputFiles{.directory = tmp.path / "out", .name_subdirectory = true}}),
+                         doctest::Contains("already exist"), Error);
+    CHECK(Certificate::load(dir / "cert.pem") == issued.certificate);
+    CHECK(ca.inventory().list().size() == 1);
+}
+
+TEST_CASE("issue: a CSR contributes its key and names, never a CA; renew keeps names, profile and key type") {
+    TempDir tmp;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", quick_options());
+    PrivateKey key = PrivateKey::generate(KeyType::ec_p384);
+    auto csr = CertificateRequest::create(key, {}, parse_identities({"csr.example.test"}));
+    Issued issued = ca.issue({.profile = Profile::client, .csr = csr});
+    CHECK_FALSE(issued.key.has_value());
+    CHECK(issued.certificate.matches(key));
+    CHECK(issued.certificate.key_type() == KeyType::ec_p384);
+    CHECK(issued.certificate.extended_key_usage() == std::vector<std::string>{"clientAuth"});
+    CHECK_THROWS_AS(ca.issue({.key = key, .csr = csr}), Error);
+
+    Issued to_renew = ca.issue({.names = {"r.example.test"}, .profile = Profile::client, .key_type = KeyType::ed25519,
+                                .files = OutputFiles{.directory = tmp.path / "r"}});
+    Renewed renewed = ca.renew({.certificate = tmp.path / "r" / "cert.pem", .reuse_key = true, .overwrite = true});
+    CHECK(renewed.profile == Profile::client);
+    CHECK(renewed.issued.certificate.matches(*to_renew.key));
+    CHECK(renewed.issued.certificate.names() == to_renew.certificate.names());
+    CHECK(Certificate::load(tmp.path / "r" / "cert.pem") == renewed.issued.certificate);
+    CHECK(ca.inventory().list().size() == 3);
+}

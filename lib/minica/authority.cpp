@@ -20,23 +20,18 @@ using namespace detail;
 
 namespace {
 
+// The OIDs the certificate encoder writes, encoded once.
 struct Oids {
-    std::string basic_constraints = der::encode_oid("2.5.29.19");
-    std::string key_usage = der::encode_oid("2.5.29.15");
-    std::string ext_key_usage = der::encode_oid("2.5.29.37");
-    std::string subject_key_id = der::encode_oid("2.5.29.14");
-    std::string authority_key_id = der::encode_oid("2.5.29.35");
-    std::string subject_alt_name = der::encode_oid("2.5.29.17");
-    std::string name_constraints = der::encode_oid("2.5.29.30");
-    std::string server_auth = der::encode_oid("1.3.6.1.5.5.7.3.1");
-    std::string client_auth = der::encode_oid("1.3.6.1.5.5.7.3.2");
-    std::string ecdsa_sha256 = der::encode_oid("1.2.840.10045.4.3.2");
-    std::string ecdsa_sha384 = der::encode_oid("1.2.840.10045.4.3.3");
-    std::string rsa_sha256 = der::encode_oid("1.2.840.113549.1.1.11");
-    std::string ed25519 = der::encode_oid("1.3.101.112");
+    std::string basic_constraints, key_usage, ext_key_usage, subject_key_id, authority_key_id, subject_alt_name,
+        name_constraints, server_auth, client_auth, ecdsa_sha256, ecdsa_sha384, rsa_sha256;
 };
 const Oids& oids() {
-    static const Oids o;
+    using der::encode_oid;
+    static const Oids o{encode_oid("2.5.29.19"), encode_oid("2.5.29.15"), encode_oid("2.5.29.37"),
+                        encode_oid("2.5.29.14"), encode_oid("2.5.29.35"), encode_oid("2.5.29.17"),
+                        encode_oid("2.5.29.30"), encode_oid("1.3.6.1.5.5.7.3.1"), encode_oid("1.3.6.1.5.5.7.3.2"),
+                        encode_oid("1.2.840.10045.4.3.2"), encode_oid("1.2.840.10045.4.3.3"),
+                        encode_oid("1.2.840.113549.1.1.11")};
     return o;
 }
 
@@ -54,7 +49,7 @@ SigAlg detail::sig_alg(KeyType t) {
             w.sequence([&] { w.oid(oids().ecdsa_sha384); });
             return {"SHA384", w.take()};
         case KeyType::ed25519:
-            w.sequence([&] { w.oid(oids().ed25519); });
+            w.sequence([&] { w.oid(der::oid_ed25519()); });
             return {nullptr, w.take()};
         default:
             w.sequence([&] {

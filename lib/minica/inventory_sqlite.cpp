@@ -223,22 +223,30 @@ private:
     InventoryRecord read_record(const Stmt& s, bool with_pem) const;
     std::optional<InventoryRecord> find_locked(const std::string& serial);
 
-    // BEGIN IMMEDIATE ... COMMIT; rolls back unless committed.
+    // BEGIN IMMEDIATE ... COMMIT; rolls back unless committed. Inside a
+    // transaction already open on this connection (an issue()'s `also`
+    // calling back into the inventory) it is a savepoint of that transaction:
+    // its work commits with the outer one or not at all.
     class Tx {
     public:
-        explicit Tx(const SqliteInventory& inv) : inv_(inv) { inv_.exec("BEGIN IMMEDIATE"); }
+        explicit Tx(const SqliteInventory& inv) : inv_(inv), nested_(sqlite3_get_autocommit(inv.db()) == 0) {
+            inv_.exec(nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+        }
         Tx(const Tx&) = delete;
         Tx& operator=(const Tx&) = delete;
         ~Tx() {
-            if (!done_) sqlite3_exec(inv_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+            if (done_) return;
+            const char* undo = nested_ ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK";
+            sqlite3_exec(inv_.db(), undo, nullptr, nullptr, nullptr);
         }
         void commit() {
-            inv_.exec("COMMIT");
+            inv_.exec(nested_ ? "RELEASE nested" : "COMMIT");
             done_ = true;
         }
 
     private:
         const SqliteInventory& inv_;
+        bool nested_;
         bool done_ = false;
     };
 

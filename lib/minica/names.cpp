@@ -692,23 +692,20 @@ bool NameConstraints::empty() const noexcept {
            permitted_email.empty() && excluded_email.empty();
 }
 
-void NameConstraints::permit(std::string_view spec) {
+namespace {
+void add_subtree(std::string_view spec, std::vector<std::string>& dns, std::vector<IpNetwork>& ip,
+                 std::vector<std::string>& email) {
     Spec s = parse_spec(spec);
     switch (s.kind) {
-        case SpecKind::dns: push_unique(permitted_dns, std::move(s.text)); break;
-        case SpecKind::ip: push_unique(permitted_ip, std::move(s.net)); break;
-        case SpecKind::email: push_unique(permitted_email, std::move(s.text)); break;
+        case SpecKind::dns: push_unique(dns, std::move(s.text)); break;
+        case SpecKind::ip: push_unique(ip, std::move(s.net)); break;
+        case SpecKind::email: push_unique(email, std::move(s.text)); break;
     }
 }
+}  // namespace
 
-void NameConstraints::exclude(std::string_view spec) {
-    Spec s = parse_spec(spec);
-    switch (s.kind) {
-        case SpecKind::dns: push_unique(excluded_dns, std::move(s.text)); break;
-        case SpecKind::ip: push_unique(excluded_ip, std::move(s.net)); break;
-        case SpecKind::email: push_unique(excluded_email, std::move(s.text)); break;
-    }
-}
+void NameConstraints::permit(std::string_view spec) { add_subtree(spec, permitted_dns, permitted_ip, permitted_email); }
+void NameConstraints::exclude(std::string_view spec) { add_subtree(spec, excluded_dns, excluded_ip, excluded_email); }
 
 // RFC 5280 4.2.1.10: for each name type with permitted subtrees, every name of
 // that type must be within one of them; no name may be within an excluded

@@ -198,6 +198,27 @@ void Policy::check(const SubjectAltNames& names, KeyType key_type, Profile profi
     check_names(names);
 }
 
+namespace {
+// A non-empty JSON array of distinct names of one of the library's enums.
+template <class Parse>
+auto enum_list(const nlohmann::json& value, const std::string& key, std::string_view source, Parse parse,
+               std::string_view what) {
+    std::vector<decltype(parse(std::string_view{}))> out;
+    for (const auto& s : string_array(value, key, source)) {
+        decltype(parse(std::string_view{})) v{};
+        try {
+            v = parse(s);
+        } catch (const Error& e) {
+            bad(source, "\"" + key + "\": " + e.what());
+        }
+        if (std::find(out.begin(), out.end(), v) != out.end()) bad(source, "\"" + key + "\": \"" + s + "\" is listed twice");
+        out.push_back(v);
+    }
+    if (out.empty()) bad(source, "\"" + key + "\" must list at least one " + std::string(what));
+    return out;
+}
+}  // namespace
+
 Policy Policy::from_json(std::string_view json, std::string_view source) {
     nlohmann::json j;
     try {
@@ -253,33 +274,9 @@ Policy Policy::from_json(std::string_view json, std::string_view source) {
                 bad(source, "\"max_validity_days\" must be from 1 to 3650, not " + value.dump());
             p.max_validity = std::chrono::days{value.get<int>()};
         } else if (key == "key_types") {
-            p.key_types.clear();
-            for (const auto& s : string_array(value, key, source)) {
-                KeyType k;
-                try {
-                    k = parse_key_type(s);
-                } catch (const Error& e) {
-                    bad(source, std::string("\"key_types\": ") + e.what());
-                }
-                if (std::find(p.key_types.begin(), p.key_types.end(), k) != p.key_types.end())
-                    bad(source, "\"key_types\": \"" + s + "\" is listed twice");
-                p.key_types.push_back(k);
-            }
-            if (p.key_types.empty()) bad(source, "\"key_types\" must list at least one key type");
+            p.key_types = enum_list(value, key, source, parse_key_type, "key type");
         } else if (key == "profiles") {
-            p.profiles.clear();
-            for (const auto& s : string_array(value, key, source)) {
-                Profile pr;
-                try {
-                    pr = parse_leaf_profile(s);
-                } catch (const Error& e) {
-                    bad(source, std::string("\"profiles\": ") + e.what());
-                }
-                if (std::find(p.profiles.begin(), p.profiles.end(), pr) != p.profiles.end())
-                    bad(source, "\"profiles\": \"" + s + "\" is listed twice");
-                p.profiles.push_back(pr);
-            }
-            if (p.profiles.empty()) bad(source, "\"profiles\" must list at least one profile");
+            p.profiles = enum_list(value, key, source, parse_leaf_profile, "profile");
         } else {
             bad(source, "unknown key \"" + key +
                             "\" (expected allowed_names, max_validity_days, key_types, profiles)");

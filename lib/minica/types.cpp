@@ -21,17 +21,17 @@ std::string format_time(Time t) {
     return buf;
 }
 
-std::string_view to_string(KeyType type) noexcept {
-    switch (type) {
-        case KeyType::ec_p256: return "ec-p256";
-        case KeyType::ec_p384: return "ec-p384";
-        case KeyType::ed25519: return "ed25519";
-        case KeyType::rsa_2048: return "rsa-2048";
-        case KeyType::rsa_3072: return "rsa-3072";
-        case KeyType::rsa_4096: return "rsa-4096";
-    }
-    return "unknown";
+namespace {
+// Each enum's names, in the enum's order.
+constexpr std::string_view key_type_names[] = {"ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"};
+constexpr std::string_view profile_names[] = {"server", "client", "both", "ca"};
+template <class Enum, std::size_t N> std::string_view name_in(const std::string_view (&names)[N], Enum v) noexcept {
+    auto i = static_cast<std::size_t>(v);
+    return i < N ? names[i] : "unknown";
 }
+}  // namespace
+
+std::string_view to_string(KeyType type) noexcept { return name_in(key_type_names, type); }
 
 KeyType parse_key_type(std::string_view name) {
     for (KeyType t : all_key_types)
@@ -40,15 +40,7 @@ KeyType parse_key_type(std::string_view name) {
                 "unknown key type \"" + std::string(name) + "\" (expected " + names_of(all_key_types) + ")");
 }
 
-std::string_view to_string(Profile p) noexcept {
-    switch (p) {
-        case Profile::server: return "server";
-        case Profile::client: return "client";
-        case Profile::both: return "both";
-        case Profile::ca: return "ca";
-    }
-    return "server";
-}
+std::string_view to_string(Profile p) noexcept { return name_in(profile_names, p); }
 
 Profile parse_profile(std::string_view name) {
     if (name == "ca") return Profile::ca;

@@ -61,12 +61,9 @@ template <class T> using OpensslMem = std::unique_ptr<T, OpensslFree>;
 
 using BioPtr = Ptr<BIO>;
 using BnPtr = Ptr<BIGNUM>;
-using PkeyPtr = Ptr<EVP_PKEY>;
 using PkeyCtxPtr = Ptr<EVP_PKEY_CTX>;
 using MdCtxPtr = Ptr<EVP_MD_CTX>;
 using X509Ptr = Ptr<X509>;
-using ReqPtr = Ptr<X509_REQ>;
-using CrlPtr = Ptr<X509_CRL>;
 using StorePtr = Ptr<X509_STORE>;
 using StoreCtxPtr = Ptr<X509_STORE_CTX>;
 using SslCtxPtr = Ptr<SSL_CTX>;
@@ -86,14 +83,7 @@ std::string bio_string(BIO* bio);
 [[noreturn]] void throw_der_error(const char* what);
 // The DER of an OpenSSL object through its i2d function (i2d_X509, i2d_PUBKEY, ...);
 // Error(crypto) "encoding <what>" when it fails.
-template <class T> std::string to_der(int (*i2d)(T*, unsigned char**), T* obj, const char* what) {
-    unsigned char* raw = nullptr;
-    int n = i2d(obj, &raw);
-    OpensslMem<unsigned char> owned(raw);
-    if (n <= 0) throw_der_error(what);
-    return std::string(reinterpret_cast<char*>(raw), static_cast<std::size_t>(n));
-}
-template <class T> std::string to_der(int (*i2d)(const T*, unsigned char**), const T* obj, const char* what) {
+template <class I2d, class T> std::string to_der(I2d i2d, T* obj, const char* what) {
     unsigned char* raw = nullptr;
     int n = i2d(obj, &raw);
     OpensslMem<unsigned char> owned(raw);
