@@ -102,8 +102,19 @@ class Staged(unittest.TestCase):
     def test_headers_library_tools_and_pc_file(self):
         for h in PUBLIC_HEADERS:
             self.assertTrue((self.includedir / "minica" / h).is_file(), f"minica/{h} is not installed")
-        self.assertTrue((self.includedir / "minica" / "detail" / "ossl.hpp").is_file())
+        # Internals are not installed: no public header needs them.
+        self.assertFalse((self.includedir / "minica" / "detail").exists())
         self.assertTrue((self.libdir / "libminica.so").exists())
+        # The library exports its API and nothing else: no Boost/Asio, JSON,
+        # fmt or standard-library code a consumer's own copy could bind to,
+        # and no minica::detail.
+        exported = run(["nm", "-D", "--defined-only", "-C", self.libdir / "libminica.so"])
+        symbols = [line.split(" ", 2)[2] for line in exported.splitlines() if line.count(" ") >= 2]
+        self.assertTrue(any(s.startswith("minica::CaDirectory::issue") for s in symbols))
+        self.assertTrue(any(s == "typeinfo for minica::Error" for s in symbols))
+        strays = [s for s in symbols if not ("minica::" in s and "minica::detail::" not in s)
+                  and not s.startswith("MINICA")]
+        self.assertEqual(strays, [])
         self.assertTrue(any(self.libdir.glob("libminica.so.*")))
         self.assertTrue((self.pcdir / "minica.pc").is_file())
         for tool in ("minica", "minica-echo"):

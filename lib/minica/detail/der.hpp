@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "minica/certificate.hpp"
+#include "minica/types.hpp"
 
 namespace minica::detail::der {
 

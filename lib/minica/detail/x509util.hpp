@@ -1,14 +1,19 @@
 // Internal helpers shared by certificate.cpp, csr.cpp and authority.cpp.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <openssl/x509v3.h>
 
-#include "minica/names.hpp"
-
 #include "minica/detail/der.hpp"
-#include "minica/key.hpp"
+#include "minica/types.hpp"
+
+namespace minica {
+struct SubjectAltNames;
+class PrivateKey;
+}  // namespace minica
 
 namespace minica::detail {
 struct SigAlg {
