@@ -23,9 +23,8 @@ using namespace detail;
 // ---- Certificate ---------------------------------------------------------------
 
 // The fields of TBSCertificate, read without building an X509. OpenSSL 3.0's
-// d2i_X509 decodes the public key through its provider decoders, ~1.3M
-// instructions per certificate (several times that for the first one in a
-// process): more than a whole `minica sign` otherwise costs. Names, serial,
+// d2i_X509 decodes the public key through its provider decoders, which costs
+// more than the rest of a `minica sign` (bench/sign.sh --analyze). Names, serial,
 // validity, extensions and the SPKI bytes need none of that, so they come
 // from here; what needs the key object (signatures, key size, RSA) parses
 // the X509 lazily (Impl::get).
@@ -189,7 +188,7 @@ std::vector<Certificate> Certificate::chain_from_pem(std::string_view pem, std::
         // Every CERTIFICATE (or X509 CERTIFICATE) block in order; other blocks
         // are skipped, as PEM_read_bio_X509 does.
         // The end is found here, not by PEM_read_bio failing: OpenSSL's first
-        // error in a process loads its error tables (~1M instructions).
+        // error in a process loads its error tables.
         char* rest = nullptr;
         long rest_len = BIO_get_mem_data(bio.get(), &rest);
         if (rest_len <= 0 || std::string_view(rest, static_cast<std::size_t>(rest_len)).find("-----BEGIN") ==

@@ -57,10 +57,10 @@ constexpr int schema_version = 1;
 // Long enough for 50 processes signing at once on a slow machine: each holds
 // the write lock for a signature and one fsync'ed commit.
 constexpr int busy_timeout_ms = 60'000;
-// quick_check reads every page: ~3 ms per MiB, paid by every CLI run (and by
-// each of 50 concurrent signers). Up to 4 MiB (~4,000 certificates) that is
-// noise; beyond it we rely on our header checks and SQLite's per-page checks
-// when a query reaches a page.
+// quick_check reads every page, and every CLI run (each of 50 concurrent
+// signers too) pays for it: up to 4 MiB (some 4,000 certificates) that is
+// noise next to a signature; beyond it we rely on our header checks and
+// SQLite's per-page checks when a query reaches a page.
 constexpr std::int64_t quick_check_max_bytes = 4ll << 20;
 
 constexpr const char* schema_sql = R"sql(

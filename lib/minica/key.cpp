@@ -151,8 +151,8 @@ namespace {
 
 // Unencrypted PKCS#8 EC (P-256, P-384) and Ed25519 keys are read here rather
 // than through OpenSSL 3.0's decoders, whose set-up alone (every decoder of
-// every provider is enumerated per call) costs ~4.4M instructions: twice the
-// rest of a `minica sign`. Anything else, or anything unexpected, returns
+// every provider is enumerated per call) costs more than the rest of a
+// `minica sign` (bench/sign.sh --analyze). Anything else, or anything unexpected, returns
 // nullptr and takes the decoder path, which also gives the error messages.
 // The key is checked (public = private x G) before it is trusted.
 EVP_PKEY* pkey_from_pkcs8(std::string_view der_in) {
@@ -365,7 +365,7 @@ std::string PrivateKey::to_pem(std::optional<std::string_view> passphrase) const
         return pem;
     }
     // Encrypted PKCS#8: PBES2 + AES-256-CBC with scrypt as the KDF
-    // (N=2^14, r=8, p=1: ~50 ms, the scrypt parameters OpenSSL's pkcs8 -scrypt uses).
+    // (N=2^14, r=8, p=1: the scrypt parameters OpenSSL's pkcs8 -scrypt uses).
     std::string der = to_der();
     const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
     Ptr<PKCS8_PRIV_KEY_INFO> p8;

@@ -14,8 +14,8 @@ namespace minica {
 // PBKDF2-HMAC-SHA256 iterations for the key and certificate bags, and the
 // iteration count of the SHA-256 MAC. OWASP's 2023 advice for PBKDF2-SHA256 is
 // 600,000; PKCS#12 derives three times (key bag, certificate bag, MAC), so
-// this stays near a quarter second to write or open while being ~100x
-// OpenSSL's default of 2048.
+// this stays fast enough to write or open interactively while being two
+// orders of magnitude above OpenSSL's default of 2048.
 inline constexpr int pkcs12_iterations = 200'000;
 
 // DER PKCS#12 (PFX) holding `cert`, its `key` and `chain` (intermediates; the

@@ -2,9 +2,9 @@
 // io_context thread per core. Each connection drives a raw OpenSSL SSL over
 // the non-blocking socket (socket BIO) and waits for readiness with
 // async_wait: no asio::ssl::stream, whose four 17 KB buffers per connection
-// would cost ~70 KB per idle client; with SSL_MODE_RELEASE_BUFFERS an idle
-// connection here holds only the SSL object and its session (~19.5 KiB with
-// OpenSSL 3.0, of which ~0.6 KiB are ours and asio's).
+// an idle client would keep; with SSL_MODE_RELEASE_BUFFERS an idle
+// connection here holds only the SSL object and its session (bench/echo.py
+// --idle measures the memory per connection).
 #include "server.hpp"
 
 #include <malloc.h>
@@ -646,8 +646,7 @@ int serve(const ServeOptions& opt) {
     // OpenSSL 3.0 encodes the whole session, client certificate included, and
     // decodes it straight back (construct_stateless_ticket), and decoding a
     // certificate's public key goes through the slow OSSL_DECODER machinery
-    // (server CPU per handshake, bench/echo.py: 1.54 ms with 2 stateless
-    // tickets, 0.96 ms with 1 stateful, 0.84 ms with none). A stateful ticket
+    // (bench/echo.py measures server CPU per handshake with each choice). A stateful ticket
     // costs a session copy and a cache insert, and with one ticket
     // (opt.tickets, default 1) the cached session is the connection's own:
     // idle connections hold no extra memory for it; each resumption hands out
@@ -663,13 +662,12 @@ int serve(const ServeOptions& opt) {
     SSL_CTX_set_timeout(ctx, kSessionLifetime);
     // Read whole flights at once rather than a 5-byte record header, then its
     // body (the client's Certificate, CertificateVerify and Finished come in
-    // one segment): fewer read(2) calls, ~8% less CPU per handshake. Safe with
+    // one segment): fewer read(2) calls, less CPU per handshake. Safe with
     // this loop: SSL_read is always called until it wants more from the socket.
     SSL_CTX_set_read_ahead(ctx, 1);
-    // TLS 1.3: ChaCha20-Poly1305 first. Its per-connection state is ~0.2 KiB
-    // smaller than AES-GCM's (OpenSSL keeps a GHASH table per direction), which
-    // is 2 MiB over 10,000 idle connections (bench/echo.py: 199.2 -> 197.0 MiB);
-    // a line echo's few bytes never feel AES-NI's speed. Clients that do not
+    // TLS 1.3: ChaCha20-Poly1305 first. Its per-connection state is smaller
+    // than AES-GCM's (OpenSSL keeps a GHASH table per direction), which adds
+    // up over thousands of idle connections (bench/echo.py --idle); a line echo's few bytes never feel AES-NI's speed. Clients that do not
     // offer it get AES-GCM, and TLS 1.2 keeps the library's order.
     if (SSL_CTX_set_ciphersuites(ctx, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384") != 1)
         throw minica::Error(minica::ErrorKind::tls, "setting the TLS 1.3 cipher suites");

@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
     //
     // Nor does it fill OpenSSL's legacy name tables with every cipher and
     // digest: OpenSSL 3.0 copies those tables into its provider name map at
-    // the first algorithm fetch (~2.7M instructions, a quarter of a `minica
-    // sign`). The lookups that still go through the legacy tables are by NID
+    // the first algorithm fetch, a good part of a `minica sign` (bench/sign.sh
+    // --analyze counts instructions). The lookups that still go through the legacy tables are by NID
     // or name: the digest of a signature when a certificate, CSR or CRL is
     // verified, and the cipher a traditional encrypted PEM key names in its
     // DEK-Info header. Those algorithms (all the default provider has for
@@ -97,14 +97,13 @@ int main(int argc, char** argv) {
     // The random generator: Hash_DRBG over SHA-256 (NIST SP 800-90A, 256-bit
     // strength, seeded from the OS like the default) instead of CTR_DRBG over
     // AES-256: instantiating CTR_DRBG fetches a cipher, which builds OpenSSL's
-    // whole cipher table (~2.5M instructions, a tenth of a `minica sign`);
+    // whole cipher table;
     // SHA-256 is fetched anyway for the signatures. Must precede any RAND use.
     RAND_set_DRBG_type(nullptr, "HASH-DRBG", nullptr, nullptr, "SHA256");
 
     // OpenSSL's remaining one-time set-up (its error strings, which it loads
     // when a thread first records an error or a mark, and the provider's
-    // key-management methods, built all at once at the first fetch: ~1.5M
-    // instructions) starts at once on a second thread, while the command line
+    // key-management methods, built all at once at the first fetch) starts at once on a second thread, while the command line
     // is parsed and the CA directory and inventory are read; the verb then
     // finds it done.
     const std::string_view named = verb_on_command_line(argc, argv);
@@ -131,8 +130,8 @@ int main(int argc, char** argv) {
     auto* verbose = app.add_flag("-v,--verbose", g.verbose, "log debug messages and OpenSSL's error queue");
     app.add_flag("-q,--quiet", g.quiet, "log errors only")->excludes(verbose);
 
-    // Only the verb on the command line is built (setting up all ten verbs'
-    // options is ~0.6M instructions, callgrind); all of them when there is
+    // Only the verb on the command line is built (setting up every verb's
+    // options is work a run does not need); all of them when there is
     // none or it is unknown, so that help and errors are CLI11's own.
     static constexpr std::pair<std::string_view, Verb (*)(CLI::App&, const Globals&)> all_verbs[] = {
         {"init", add_init}, {"sign", add_sign},     {"csr", add_csr},   {"inspect", add_inspect},

@@ -73,7 +73,7 @@ using SslPtr = Ptr<SSL>;
 BioPtr mem_bio(std::string_view data);
 // A digest fetched once per process ("SHA256", "SHA384", "SHA1"): passing
 // EVP_sha256() and friends makes OpenSSL 3.0 fetch the algorithm again on
-// every call (~10k instructions, a tenth of a signature).
+// every call.
 const EVP_MD* digest(const char* name);
 // One-shot digest with a fetched algorithm; returns the digest's length.
 unsigned digest_into(const char* name, std::string_view data, unsigned char* out);

@@ -28,7 +28,7 @@ namespace {
 // Eight random hex digits: test CAs in one trust store never share a name.
 std::string random_token() {
     // Not a secret (it only keeps two test CAs' names apart): the OS's
-    // generator, not OpenSSL's DRBG, which costs ~45k instructions a call.
+    // generator, not OpenSSL's DRBG, which costs more per call.
     unsigned char b[4];
     if (::getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b) && RAND_bytes(b, sizeof b) != 1)
         throw_openssl(ErrorKind::crypto, "drawing a random CA name");
