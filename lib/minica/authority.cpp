@@ -428,6 +428,14 @@ void check_request(const CertificateRequest& csr, Profile profile) {
         throw Error(ErrorKind::policy,
                     "the certificate request asks for a CA certificate (basicConstraints CA:TRUE); "
                     "minica never issues a CA from a CSR");
+    // An extension requested twice is malformed (RFC 5280 4.2), and which of
+    // the two a reader honours is anyone's guess: refused.
+    std::vector<std::string> seen;
+    for (const auto& ext : csr.extensions()) {
+        if (std::find(seen.begin(), seen.end(), ext.oid) != seen.end())
+            throw Error(ErrorKind::policy, "the certificate request lists the extension " + ext.name + " twice");
+        seen.push_back(ext.oid);
+    }
     // Requested extensions are inspected, never copied: anything asking for
     // more than the profile grants is refused; the rest is ignored.
     for (const auto& ext : csr.extensions()) {

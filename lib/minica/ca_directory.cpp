@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <future>
 #include <system_error>
 #include <thread>
@@ -112,8 +113,38 @@ bool CaDirectory::exists(const fs::path& dir) {
     return path_exists(dir / "ca.pem") || path_exists(dir / "ca-key.pem");
 }
 
+namespace {
+std::string octal_mode(mode_t m) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+    return buf;
+}
+
+// A CA whose directory others may write (they could swap ca.pem or the
+// policy) or whose keys others may read is refused, with the command that
+// fixes it, as ssh refuses a private key others can read.
+void check_private(const fs::path& dir) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) throw_io("opening", dir, errno);
+    if (st.st_uid != ::geteuid() && st.st_uid != 0)
+        throw Error(ErrorKind::policy, "the CA directory " + dir.string() + " is owned by another user (uid " +
+                                           std::to_string(st.st_uid) + "): chown -R $(id -un) " + dir.string());
+    if (st.st_mode & 022)
+        throw Error(ErrorKind::policy, "the CA directory " + dir.string() + " is writable by group or others (mode " +
+                                           octal_mode(st.st_mode) + "): chmod go-w " + dir.string());
+    for (const char* name : {"ca-key.pem", "root-key.pem"}) {
+        const fs::path key = dir / name;
+        if (::stat(key.c_str(), &st) != 0) continue;
+        if (st.st_mode & 077)
+            throw Error(ErrorKind::policy, "the CA key " + key.string() + " is open to group or others (mode " +
+                                               octal_mode(st.st_mode) + "): chmod 400 " + key.string());
+    }
+}
+}  // namespace
+
 CaDirectory CaDirectory::open(const fs::path& dir) {
     if (!path_exists(dir / "ca.pem")) throw Error(ErrorKind::not_found, "no CA in " + dir.string());
+    check_private(dir);
     return CaDirectory(dir);
 }
 
@@ -468,6 +499,12 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
     const Authority& ca = *authority_;
     const std::vector<Certificate> intermediates = ca.intermediates();
     const std::string spki = r.csr ? r.csr->public_key_der() : key->public_key_der();
+    // A key revoked for keyCompromise never comes back (a CSR, a renewal that
+    // keeps its key); a new key cannot have been.
+    if (r.csr || r.key)
+        if (auto serial = inventory_->compromised_key(spki))
+            throw Error(ErrorKind::policy, "the key was revoked for keyCompromise (certificate " + *serial +
+                                               "): this CA never certifies it again; make a new key");
     LeafSpec spec{.names = names, .profile = r.profile, .key_type = key_type, .validity = days, .now = now()};
 
     // Signed under the serial the inventory drew; the files written (under
@@ -540,6 +577,11 @@ Renewed CaDirectory::renew(const RenewRequest& r) {
         throw Error(ErrorKind::invalid_argument, context + ": its key (" + old.key_name() + ") is not a key type minica makes");
     std::optional<PrivateKey> reused;
     if (r.reuse_key) {
+        struct stat st;
+        if (::stat((old_dir / "key.pem").c_str(), &st) == 0 && (st.st_mode & 077))
+            throw Error(ErrorKind::policy, context + ": " + (old_dir / "key.pem").string() +
+                                               " is open to group or others (mode " + octal_mode(st.st_mode) +
+                                               "): chmod 600 " + (old_dir / "key.pem").string());
         reused = PrivateKey::load(old_dir / "key.pem");
         if (!old.matches(*reused))
             throw Error(ErrorKind::invalid_argument, context + ": " + (old_dir / "key.pem").string() + " is not its key");
@@ -547,9 +589,16 @@ Renewed CaDirectory::renew(const RenewRequest& r) {
     if (!old.signed_by(Certificate::load(cert_path())))
         throw Error(ErrorKind::not_found, context + ": not issued by the CA in " + dir_.string());
 
-    // The profile recorded at issue; else what the EKU says.
+    // The profile recorded at issue; else what the EKU says. A revoked
+    // certificate is not renewed (its renewal would outlive the revocation).
     Profile profile = Profile::server;
-    if (auto record = inventory().find(old.serial_hex()); record && record->profile != Profile::ca) {
+    auto record = inventory().find(old.serial_hex());
+    if (record && record->status == CertStatus::revoked)
+        throw Error(ErrorKind::policy, context + ": certificate " + record->serial_hex + " was revoked on " +
+                                           format_time(*record->revoked_at) + " (" +
+                                           std::string(to_string(*record->reason)) +
+                                           "); a revoked certificate is not renewed (minica sign issues a new one)");
+    if (record && record->profile != Profile::ca) {
         profile = record->profile;
     } else {
         auto eku = old.extended_key_usage();

@@ -122,25 +122,30 @@ std::unique_ptr<CertFields> parse_fields(std::string_view der_in) {
 
 struct Certificate::Impl {
     std::string der;
-    mutable std::once_flag once;
+    // Parsed at construction from outside input (from_der: OpenSSL's decoder
+    // has the last word), lazily only for DER the library itself just encoded
+    // (adopt_der). A mutex, not std::call_once: a parse error must unwind
+    // normally, and an exception cannot cross pthread_once in a static binary.
+    mutable std::mutex mutex;
     mutable X509Ptr x509;
-    mutable std::once_flag fields_once;
-    mutable std::unique_ptr<CertFields> fields;  // parsed on first use (from_der: at once, to validate)
+    mutable std::unique_ptr<CertFields> fields;
     X509* get() const {
-        std::call_once(once, [&] {
-            if (x509) return;
+        std::lock_guard lock(mutex);
+        if (!x509) {
             const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-            x509.reset(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-            if (!x509) throw_openssl(ErrorKind::parse, "parsing certificate");
-        });
+            X509Ptr parsed(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+            if (!parsed) throw_openssl(ErrorKind::parse, "parsing certificate");
+            x509 = std::move(parsed);
+        }
         return x509.get();
     }
     const CertFields& f() const {
-        std::call_once(fields_once, [&] {
-            if (fields) return;
-            fields = parse_fields(der);
-            if (!fields) throw Error(ErrorKind::parse, "parsing certificate: malformed DER");
-        });
+        std::lock_guard lock(mutex);
+        if (!fields) {
+            auto parsed = parse_fields(der);
+            if (!parsed) throw Error(ErrorKind::parse, "parsing certificate: malformed DER");
+            fields = std::move(parsed);
+        }
         return *fields;
     }
 };
@@ -148,18 +153,20 @@ struct Certificate::Impl {
 Certificate::Certificate(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Certificate Certificate::from_der(std::string_view der, std::string_view source) {
+    // OpenSSL's decoder decides what a certificate is: anything d2i_X509
+    // refuses (or leaves bytes after) is refused here, whatever the field
+    // walk below would have made of it.
+    const std::string context = "reading certificate from " + std::string(source);
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+    X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    if (!x) throw_openssl(ErrorKind::parse, context, "malformed DER");
+    if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
+        throw Error(ErrorKind::parse, context + ": trailing data after the certificate");
     auto fields = parse_fields(der);
-    if (!fields) {
-        // Not one well-formed certificate: let OpenSSL say what is wrong with it.
-        const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-        X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-        if (!x) throw_openssl(ErrorKind::parse, "reading certificate from " + std::string(source), "malformed DER");
-        if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
-            throw Error(ErrorKind::parse, "reading certificate from " + std::string(source) + ": trailing data after the certificate");
-        throw Error(ErrorKind::parse, "reading certificate from " + std::string(source) + ": malformed DER");
-    }
+    if (!fields) throw Error(ErrorKind::parse, context + ": malformed DER");
     auto impl = std::make_shared<Impl>();
     impl->der.assign(der);
+    impl->x509 = std::move(x);
     impl->fields = std::move(fields);
     return Certificate(std::move(impl));
 }
@@ -243,13 +250,6 @@ std::vector<Certificate> Certificate::load_chain(const std::filesystem::path& pa
 const std::string& Certificate::der() const noexcept { return impl_->der; }
 std::string Certificate::to_pem() const { return pem_encode("CERTIFICATE", impl_->der); }
 X509* Certificate::native() const { return impl_->get(); }
-
-static std::string name_line(const X509_NAME* name) {
-    // "CN=x, O=y" in the order openssl prints with -nameopt RFC2253 reversed (oneline-ish).
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(bio.get(), name, 0, (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) | ASN1_STRFLGS_UTF8_CONVERT);
-    return bio_string(bio.get());
-}
 
 std::string Certificate::subject() const { return name_line(impl_->f().subject.get()); }
 std::string Certificate::issuer() const { return name_line(impl_->f().issuer.get()); }

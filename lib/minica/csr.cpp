@@ -110,10 +110,7 @@ void CertificateRequest::check_signature() const {
 }
 
 std::string CertificateRequest::subject() const {
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(bio.get(), X509_REQ_get_subject_name(req_.get()), 0,
-                       (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) | ASN1_STRFLGS_UTF8_CONVERT);
-    return bio_string(bio.get());
+    return detail::name_line(X509_REQ_get_subject_name(req_.get()));
 }
 
 std::string CertificateRequest::common_name() const {

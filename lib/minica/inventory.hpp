@@ -88,6 +88,9 @@ public:
     // with Profile::ca (an intermediate is signed by the root, so it belongs
     // on the root's CRL, not its own).
     virtual std::vector<RevokedCertificate> revoked() = 0;
+    // The serial of a certificate for this key (SubjectPublicKeyInfo DER)
+    // revoked for keyCompromise, if any: such a key is never certified again.
+    virtual std::optional<std::string> compromised_key(std::string_view spki_der) = 0;
     // The next CRL number (strictly greater than any handed out before), persisted.
     virtual std::uint64_t next_crl_number() = 0;
 };

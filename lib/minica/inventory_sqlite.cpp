@@ -204,6 +204,7 @@ public:
     InventoryRecord revoke(std::string_view serial_hex, RevocationReason reason,
                            std::optional<Time> at) override;
     std::vector<RevokedCertificate> revoked() override;
+    std::optional<std::string> compromised_key(std::string_view spki_der) override;
     std::uint64_t next_crl_number() override;
 
     [[noreturn]] void fail(std::string_view reason) const {
@@ -678,6 +679,22 @@ std::vector<RevokedCertificate> SqliteInventory::revoked() {
         out.push_back(std::move(r));
     }
     return out;
+}
+
+std::optional<std::string> SqliteInventory::compromised_key(std::string_view spki_der) {
+    std::lock_guard lock(mutex_);
+    Stmt s(*this,
+           "SELECT c.serial, p.pem FROM certificates c JOIN pems p ON p.id = c.id "
+           "WHERE c.status = 'revoked' AND c.reason = 1");
+    while (s.step()) {
+        std::string serial = s.text(0);
+        try {
+            if (Certificate::from_pem(s.text(1)).public_key_der() == spki_der) return serial;
+        } catch (const Error&) {
+            fail("corrupt record " + serial + " (unreadable PEM)");
+        }
+    }
+    return std::nullopt;
 }
 
 std::uint64_t SqliteInventory::next_crl_number() {

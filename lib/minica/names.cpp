@@ -365,6 +365,27 @@ std::string uri_reason(std::string_view input, std::string& out) {
     while (digits < rest.size() && is_digit(rest[digits])) ++digits;
     if (digits > 0 && (digits == rest.size() || rest[digits] == '/'))
         return "looks like host:port; a certificate name has no port";
+    // A path that can mean another path than it shows: dot-segments resolve
+    // away ("/ns/a/../b" is "/ns/b" to whoever normalises it, RFC 3986 5.2.4),
+    // and so does a percent-encoded '.' or '/'. Refused before any policy
+    // prefix or constraint sees the URI.
+    {
+        for (std::size_t i = 0; i + 2 < rest.size(); ++i) {
+            if (rest[i] == '%' && rest[i + 1] == '2' &&
+                (rest[i + 2] == 'e' || rest[i + 2] == 'E' || rest[i + 2] == 'f' || rest[i + 2] == 'F'))
+                return "a URI with a percent-encoded '.' or '/' (%2E, %2F) is refused: it can name another path";
+        }
+        std::string_view p = rest.substr(0, rest.find_first_of("?#"));
+        std::size_t start = 0;
+        while (start <= p.size()) {
+            std::size_t end = p.find('/', start);
+            if (end == std::string_view::npos) end = p.size();
+            std::string_view segment = p.substr(start, end - start);
+            if (segment == "." || segment == "..")
+                return "a URI with a dot-segment (\".\" or \"..\") is refused: it can name another path";
+            start = end + 1;
+        }
+    }
     auto host = uri_host(input);
     if (host.has_authority) {
         if (host.host.empty()) return "a URI with an authority (\"//\") must name a host (RFC 5280 4.2.1.6)";
@@ -568,9 +589,40 @@ std::optional<IpAddress> parse_ip(std::string_view input) noexcept {
     return parse_ipv6(input);
 }
 
+std::optional<IpAddress> embedded_ipv4(const IpAddress& ip) noexcept {
+    if (ip.bytes.size() != 16) return std::nullopt;
+    bool zero10 = std::all_of(ip.bytes.begin(), ip.bytes.begin() + 10, [](std::uint8_t b) { return b == 0; });
+    if (!zero10) return std::nullopt;
+    IpAddress v4{std::vector<std::uint8_t>(ip.bytes.begin() + 12, ip.bytes.end())};
+    bool mapped = ip.bytes[10] == 0xff && ip.bytes[11] == 0xff;
+    bool compatible = ip.bytes[10] == 0 && ip.bytes[11] == 0 &&
+                      (v4.bytes[0] != 0 || v4.bytes[1] != 0 || v4.bytes[2] != 0 || v4.bytes[3] > 1);  // not :: or ::1
+    if (mapped || compatible) return v4;
+    return std::nullopt;
+}
+
+namespace {
+std::string v4_in_v6_reason(const IpAddress& v4) {
+    return "an IPv4 address written as IPv6 (write " + v4.to_string() +
+           "): OpenSSL never checks a 16-byte address against IPv4 name constraints";
+}
+}  // namespace
+
+void check_certifiable(const SubjectAltNames& names) {
+    for (const auto& ip : names.ip)
+        if (auto v4 = embedded_ipv4(ip)) invalid(ip.to_string(), v4_in_v6_reason(*v4));
+    for (const auto& u : names.uri) {
+        std::string out;
+        if (std::string why = uri_reason(u, out); !why.empty()) invalid(u, why);
+    }
+}
+
 Identity parse_identity(std::string_view input) {
     if (input.empty()) invalid(input, "empty name");
-    if (auto ip = parse_ip(input)) return Identity{NameKind::ip, ip->to_string(), std::move(ip)};
+    if (auto ip = parse_ip(input)) {
+        if (auto v4 = embedded_ipv4(*ip)) invalid(input, v4_in_v6_reason(*v4));
+        return Identity{NameKind::ip, ip->to_string(), std::move(ip)};
+    }
     if (auto pct = input.find('%'); pct != std::string_view::npos && parse_ipv6(input.substr(0, pct)))
         invalid(input, "IPv6 zone identifiers (%...) have no meaning in a certificate");
     if (input.size() >= 2 && input.front() == '[' && input.back() == ']')
@@ -748,8 +800,11 @@ void NameConstraints::check(const SubjectAltNames& names) const {
     for (const auto& u : names.uri) {
         UriHost h = uri_host(u);
         if (h.host.empty()) {
-            if (!permitted_dns.empty() || !permitted_ip.empty())
-                outside(u, "the URI has no host to check against the permitted DNS or IP subtrees");
+            // RFC 5280 4.2.1.10: a URI constraint applies to the authority's
+            // host; a URI without one ("https:secret.example.com") cannot be
+            // shown to be inside a permitted subtree nor outside an excluded one.
+            if (!permitted_dns.empty() || !permitted_ip.empty() || !excluded_dns.empty() || !excluded_ip.empty())
+                outside(u, "the URI has no authority host to check against the DNS or IP name constraints");
             continue;
         }
         if (auto ip = parse_ip(h.host)) {

@@ -65,6 +65,16 @@ struct Identity {
 Identity parse_identity(std::string_view input);
 SubjectAltNames parse_identities(const std::vector<std::string>& inputs);
 
+// The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible
+// (::a.b.c.d, but not :: or ::1) IPv6 address; nullopt for any other.
+std::optional<IpAddress> embedded_ipv4(const IpAddress& ip) noexcept;
+// Refuses (Error(invalid_argument), as parse_identity) names a CA must not
+// certify even when they arrive already parsed (from a CSR or a certificate):
+// an IPv4 address written as IPv6 (OpenSSL never matches it against IPv4
+// constraints, so checking it would only issue what fails verification), a
+// URI with dot-segments or a percent-encoded '.' or '/'.
+void check_certifiable(const SubjectAltNames& names);
+
 // Validators for one kind; each returns the canonical form or throws as above.
 std::string canonical_dns_name(std::string_view input, bool allow_wildcard = true);
 std::optional<IpAddress> parse_ip(std::string_view input) noexcept;

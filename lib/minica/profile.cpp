@@ -21,6 +21,7 @@ CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after) {
     if (spec.validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "validity must be at least one day");
     if (spec.profile == Profile::ca)
         throw Error(ErrorKind::invalid_argument, "a leaf's profile is server, client or both, never ca");
+    check_certifiable(spec.names);
     CertificateTemplate t;
     t.serial = spec.serial;
     t.subject = spec.subject.empty() ? leaf_subject(spec.names) : spec.subject;
@@ -35,8 +36,15 @@ CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after) {
 }
 
 DistinguishedName leaf_subject(const SubjectAltNames& names) {
+    // A CN is read as a host name by verifiers that still look at it, and
+    // OpenSSL checks it as a DNS name under DNS constraints: it carries the
+    // first DNS name, or the address of an email-only certificate (S/MIME),
+    // never an IP address or a URI.
     DistinguishedName dn;
-    if (std::string primary = names.primary(); primary.size() <= 64) dn.common_name = primary;
+    std::string cn;
+    if (!names.dns.empty()) cn = names.dns.front();
+    else if (names.ip.empty() && names.uri.empty() && !names.email.empty()) cn = names.email.front();
+    if (cn.size() <= 64) dn.common_name = cn;
     return dn;
 }
 

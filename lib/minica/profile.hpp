@@ -63,9 +63,11 @@ struct LeafSpec {
 };
 
 // The leaf profile:
-//  - subject: spec.subject, else CN = the primary name (SubjectAltNames::
-//    primary()) when it fits RFC 5280's 64 characters; otherwise an empty
-//    subject, and then the SAN extension is critical (RFC 5280 4.2.1.6);
+//  - subject: spec.subject, else leaf_subject(): CN = the first DNS name (or
+//    the address of an email-only certificate) when it fits RFC 5280's 64
+//    characters, never an IP address or a URI; otherwise an empty subject,
+//    and then the SAN extension is critical (RFC 5280 4.2.1.6);
+//  - names: check_certifiable() (no IPv4-in-IPv6, no URI dot-segments);
 //  - notBefore = now - backdate; notAfter = now + validity, clamped to end
 //    no later than the issuer (with a warning in the log);
 //  - keyUsage digitalSignature, plus keyEncipherment for RSA keys only

@@ -167,10 +167,7 @@ Time Crl::next_update() const {
 }
 
 std::string Crl::issuer() const {
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    X509_NAME_print_ex(bio.get(), X509_CRL_get_issuer(crl_.get()), 0,
-                       (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) | ASN1_STRFLGS_UTF8_CONVERT);
-    return bio_string(bio.get());
+    return detail::name_line(X509_CRL_get_issuer(crl_.get()));
 }
 
 std::vector<RevokedCertificate> Crl::entries() const {

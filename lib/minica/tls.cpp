@@ -61,27 +61,7 @@ void record_failure(SSL* ssl, std::string text) {
     if (SSL_set_ex_data(ssl, index, fresh) != 1) delete fresh;
 }
 
-std::string name_line(const X509_NAME* name) {
-    if (name == nullptr) return {};
-    detail::BioPtr bio(BIO_new(BIO_s_mem()));
-    if (!bio) return {};
-    // One line, RFC 2253 escaping, most significant RDN last (as openssl prints).
-    X509_NAME_print_ex(bio.get(), name, 0,
-                       (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) | ASN1_STRFLGS_UTF8_CONVERT);
-    std::string s = detail::bio_string(bio.get());
-    // XN_FLAG_ONELINE writes "CN = x, O = y"; tighten to "CN=x, O=y".
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s.compare(i, 3, " = ") == 0) {
-            out += '=';
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
+using detail::name_line;
 
 SSL* ssl_of(X509_STORE_CTX* store_ctx) {
     return static_cast<SSL*>(

@@ -118,6 +118,19 @@ std::string serial_hex_of_bytes(std::string_view bytes) {
     return first == std::string::npos ? "0" : out.substr(first);
 }
 
+std::string name_line(const X509_NAME* name) noexcept {
+    if (name == nullptr) return {};
+    try {
+        BioPtr bio(BIO_new(BIO_s_mem()));
+        if (!bio) return {};
+        X509_NAME_print_ex(bio.get(), name, 0,
+                           (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) | ASN1_STRFLGS_UTF8_CONVERT);
+        return bio_string(bio.get());
+    } catch (...) {
+        return {};
+    }
+}
+
 std::string utf8(const ASN1_STRING* s) {
     unsigned char* raw = nullptr;
     int len = ASN1_STRING_to_UTF8(&raw, s);

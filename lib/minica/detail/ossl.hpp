@@ -100,6 +100,10 @@ std::string serial_hex(const ASN1_INTEGER* serial);
 // and bytes back as Certificate::serial_hex() writes them.
 std::string serial_bytes(std::string_view hex);
 std::string serial_hex_of_bytes(std::string_view bytes);
+// The one name printer: "CN=x, O=y", most significant RDN last (as openssl
+// prints), control characters escaped (XN_FLAG_ONELINE's ESC_CTRL), UTF-8
+// kept. Never throws (verify callbacks use it); "" for a null name.
+std::string name_line(const X509_NAME* name) noexcept;
 // A string's UTF-8 (empty when it has none).
 std::string utf8(const ASN1_STRING* s);
 std::string base64(std::string_view data);

@@ -1,0 +1,206 @@
+"""Hardening (issue 12): input OpenSSL refuses is refused at construction with
+a message (never an abort), and every CA rule holds at its edges. Each test
+here failed on the code before its fix."""
+import ipaddress
+import json
+import os
+import pathlib
+import subprocess
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from cli_common import ClassTempDir, main, minica
+
+
+def der_of(pem_path):
+    return subprocess.run(["openssl", "x509", "-in", pem_path, "-outform", "DER"], capture_output=True,
+                          check=True).stdout
+
+
+class Refusals(ClassTempDir):
+    temp_prefix = "minica-hardening-"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ca = cls.tmp / "ca"
+        assert minica(["init"], ca=cls.ca).code == 0
+        assert minica(["sign", "a.example.test", "--out", cls.tmp / "out"], ca=cls.ca).code == 0
+        cls.leaf = cls.tmp / "out" / "a.example.test" / "cert.pem"
+
+    def test_certificate_openssl_refuses_is_refused_not_aborted(self):
+        """The SPKI's algorithm OID changed (id-ecPublicKey -> an unknown arc):
+        the DER is well formed, so a field walk accepts it, but OpenSSL's
+        d2i_X509 refuses it. Every verb that reads it says so and exits 1;
+        before, the parse error was thrown inside std::call_once and the
+        static binary aborted (exit 134)."""
+        der = bytearray(der_of(self.leaf))
+        ec_public_key = bytes.fromhex("2a8648ce3d0201")
+        i = der.find(ec_public_key)
+        self.assertGreater(i, 0)
+        der[i + len(ec_public_key) - 1] = 0x0C
+        bad = self.tmp / "bad.der"
+        bad.write_bytes(bytes(der))
+        ours = subprocess.run(["openssl", "x509", "-inform", "DER", "-in", bad, "-noout"], capture_output=True)
+        self.assertNotEqual(ours.returncode, 0, "openssl must refuse the crafted certificate")
+        for args in (["inspect", bad], ["verify", bad], ["revoke", bad]):
+            r = minica(args, ca=self.ca, cwd=self.tmp)
+            self.assertEqual(r.code, 1, r)
+            self.assertIn("bad.der", r.err, r)
+
+
+    def new_ca(self, name, *args):
+        ca = self.tmp / name
+        r = minica(["init", *args], ca=ca)
+        self.assertEqual(r.code, 0, r)
+        return ca
+
+    def csr(self, name, sans, extra=()):
+        key = ec.generate_private_key(ec.SECP256R1())
+        b = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        for ext, critical in extra:
+            b = b.add_extension(ext, critical=critical)
+        p = self.tmp / name
+        p.write_bytes(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+        key_path = self.tmp / (name + ".key")
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        return p
+
+    def refused(self, args, message, ca):
+        r = minica(args, ca=ca, cwd=self.tmp)
+        self.assertEqual(r.code, 1, r)
+        self.assertIn(message, r.err, r)
+        return r
+
+    def test_ipv4_in_ipv6_is_refused(self):
+        """Under --exclude 10.0.0.0/8, ::ffff:10.1.2.3 was issued, and Go
+        accepts that certificate for 10.1.2.3. Refused, from the command line
+        and from a CSR, mapped and compatible forms."""
+        ca = self.new_ca("v4v6-ca", "--exclude", "10.0.0.0/8")
+        for name in ("::ffff:10.1.2.3", "::ffff:a01:203", "::10.1.2.3"):
+            self.refused(["sign", name, "--out", self.tmp / "v4v6"], "IPv4 address written as IPv6", ca)
+        csr = self.csr("v4v6.csr", [x509.IPAddress(ipaddress.ip_address("::ffff:10.1.2.3"))])
+        self.refused(["sign", "--csr", csr, "--out", self.tmp / "v4v6"], "IPv4 address written as IPv6", ca)
+        self.assertEqual(minica(["list", "--json"], ca=ca).json(), [])
+        # ::1 and ordinary IPv6 addresses are still fine.
+        self.assertEqual(minica(["sign", "::1", "fd00::1", "--out", self.tmp / "v6ok"], ca=ca).code, 0)
+
+    def test_uri_dot_segments_and_encoded_separators_are_refused(self):
+        ca = self.new_ca("spiffe-ca")
+        os.chmod(ca / "policy.json", 0o644)
+        (ca / "policy.json").write_text(json.dumps({"allowed_names": ["spiffe://example.org/ns/tenant-a/"]}))
+        out = self.tmp / "spiffe-out"
+        for uri in ("spiffe://example.org/ns/tenant-a/../tenant-b/sa/admin",
+                    "spiffe://example.org/ns/tenant-a/%2e%2e/tenant-b/sa/admin",
+                    "spiffe://example.org/ns/tenant-a/%2E%2E%2Ftenant-b",
+                    "spiffe://example.org/ns/tenant-a/./sa"):
+            self.refused(["sign", uri, "--out", out], "is refused", ca)
+        csr = self.csr("dots.csr", [x509.UniformResourceIdentifier(
+            "spiffe://example.org/ns/tenant-a/../tenant-b/sa/admin")])
+        self.refused(["sign", "--csr", csr, "--out", out], "dot-segment", ca)
+        self.assertEqual(minica(["sign", "spiffe://example.org/ns/tenant-a/sa/web", "--out", out], ca=ca).code, 0)
+
+    def test_uri_without_authority_meets_dns_constraints(self):
+        ca = self.new_ca("noauth-ca", "--exclude", "secret.example.com")
+        for uri in ("https:secret.example.com", "https:/secret.example.com/"):
+            self.refused(["sign", uri, "--out", self.tmp / "noauth"], "no authority host", ca)
+        self.assertEqual(minica(["sign", "https://public.example.com/", "--out", self.tmp / "noauth"], ca=ca).code, 0)
+        self.refused(["sign", "https://secret.example.com/x", "--out", self.tmp / "noauth2"], "excluded", ca)
+
+    def test_duplicate_csr_extensions_are_refused(self):
+        """A second basicConstraints (CA:TRUE) after CA:FALSE, or a second EKU
+        (codeSigning) after serverAuth, in a correctly signed request: the
+        request is malformed and refused; before, the first of each was read."""
+        ca = self.new_ca("dup-ca")
+
+        def der_len(n):
+            if n < 0x80:
+                return bytes([n])
+            b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+            return bytes([0x80 | len(b)]) + b
+
+        placeholder = bytes.fromhex("06032a0304")  # OID 1.2.3.4, as long as id-ce-*
+        for label, first, second_oid, second_value in (
+                ("basicConstraints", x509.BasicConstraints(ca=False, path_length=None), "551d13", "30030101ff"),
+                ("extendedKeyUsage", x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), "551d25",
+                 "300a06082b06010505070303")):
+            key = ec.generate_private_key(ec.SECP256R1())
+            req = (x509.CertificateSigningRequestBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dup.example.test")]))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("dup.example.test")]), critical=False)
+                   .add_extension(first, critical=False)
+                   .add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4"),
+                                                             bytes.fromhex(second_value)), critical=False)
+                   .sign(key, hashes.SHA256()))
+            tbs = req.tbs_certrequest_bytes
+            self.assertEqual(tbs.count(placeholder), 1)
+            tbs = tbs.replace(placeholder, bytes.fromhex("0603" + second_oid))
+            sig = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+            body = tbs + bytes.fromhex("300a06082a8648ce3d040302") + b"\x03" + der_len(len(sig) + 1) + b"\x00" + sig
+            path = self.tmp / f"dup-{label}.der"
+            path.write_bytes(b"\x30" + der_len(len(body)) + body)
+            ok = subprocess.run(["openssl", "req", "-inform", "DER", "-in", path, "-verify", "-noout"],
+                                capture_output=True, text=True)
+            self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)  # a valid signature: only the duplicate is wrong
+            self.refused(["sign", "--csr", path, "--out", self.tmp / "dup-out"], "twice", ca)
+        self.assertEqual(minica(["list", "--json"], ca=ca).json(), [])
+
+    def test_renew_refuses_revoked_and_compromised_keys_never_return(self):
+        ca = self.new_ca("renew-ca")
+        out = self.tmp / "renew-out"
+        self.assertEqual(minica(["sign", "r.example.test", "--out", out], ca=ca).code, 0)
+        cert = out / "r.example.test" / "cert.pem"
+        self.assertEqual(minica(["revoke", cert, "--reason", "keyCompromise"], ca=ca).code, 0)
+        self.refused(["renew", cert, "--force"], "not renewed", ca)
+        self.refused(["renew", cert, "--reuse-key", "--force"], "not renewed", ca)
+        # The compromised key, presented again in a CSR, is refused too.
+        key = out / "r.example.test" / "key.pem"
+        csr = self.tmp / "compromised.csr"
+        subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=r2.example.test",
+                        "-addext", "subjectAltName=DNS:r2.example.test", "-out", csr], check=True,
+                       capture_output=True)
+        self.refused(["sign", "--csr", csr, "--out", self.tmp / "renew-out2"], "keyCompromise", ca)
+        self.assertEqual(len(minica(["list", "--json"], ca=ca).json()), 1)
+
+    def test_cn_is_never_an_ip_address(self):
+        """Under --permit example.com --permit 10.0.0.0/8 an IP-only
+        certificate got CN=10.1.2.3 and failed OpenSSL verification (the CN is
+        checked as a DNS name)."""
+        ca = self.new_ca("cn-ca", "--permit", "example.com", "--permit", "10.0.0.0/8")
+        out = self.tmp / "cn-out"
+        self.assertEqual(minica(["sign", "10.1.2.3", "--out", out], ca=ca).code, 0)
+        leaf = out / "10.1.2.3" / "cert.pem"
+        cert = x509.load_pem_x509_certificate(leaf.read_bytes())
+        self.assertEqual(list(cert.subject), [])
+        v = subprocess.run(["openssl", "verify", "-x509_strict", "-CAfile", ca / "ca.pem", "-verify_ip", "10.1.2.3",
+                            leaf], capture_output=True, text=True)
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        # An email-only certificate carries its address as CN.
+        self.assertEqual(minica(["sign", "carol@example.com", "--client", "--out", out], ca=ca).code, 0)
+        mail = x509.load_pem_x509_certificate((out / "carol@example.com" / "cert.pem").read_bytes())
+        self.assertEqual(mail.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value, "carol@example.com")
+
+    def test_ca_directory_and_keys_open_to_others_are_refused(self):
+        ca = self.new_ca("perm-ca")
+        out = self.tmp / "perm-out"
+        os.chmod(ca, 0o777)
+        try:
+            self.refused(["sign", "p.example.test", "--out", out], "chmod go-w", ca)
+        finally:
+            os.chmod(ca, 0o700)
+        os.chmod(ca / "ca-key.pem", 0o644)
+        try:
+            self.refused(["sign", "p.example.test", "--out", out], "chmod 400", ca)
+        finally:
+            os.chmod(ca / "ca-key.pem", 0o400)
+        self.assertEqual(minica(["sign", "p.example.test", "--out", out], ca=ca).code, 0)
+
+
+if __name__ == "__main__":
+    main()
