@@ -32,16 +32,16 @@ class Refusals(ClassTempDir):
         cls.leaf = cls.tmp / "out" / "a.example.test" / "cert.pem"
 
     def test_certificate_openssl_refuses_is_refused_not_aborted(self):
-        """The SPKI's algorithm OID changed (id-ecPublicKey -> an unknown arc):
-        the DER is well formed, so a field walk accepts it, but OpenSSL's
-        d2i_X509 refuses it. Every verb that reads it says so and exits 1;
+        """The length of the SPKI's algorithm OID changed (7 -> 12, swallowing
+        the curve's OID header): the outer DER is still well formed, so the
+        field walk accepted it, but OpenSSL's d2i_X509 refuses it. Every verb that reads it says so and exits 1;
         before, the parse error was thrown inside std::call_once and the
         static binary aborted (exit 134)."""
         der = bytearray(der_of(self.leaf))
-        ec_public_key = bytes.fromhex("2a8648ce3d0201")
+        ec_public_key = bytes.fromhex("06072a8648ce3d0201")
         i = der.find(ec_public_key)
         self.assertGreater(i, 0)
-        der[i + len(ec_public_key) - 1] = 0x0C
+        der[i + 1] = 0x0C
         bad = self.tmp / "bad.der"
         bad.write_bytes(bytes(der))
         ours = subprocess.run(["openssl", "x509", "-inform", "DER", "-in", bad, "-noout"], capture_output=True)

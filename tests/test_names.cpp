@@ -115,8 +115,9 @@ const std::vector<Case> cases = {
     {"2001:db8:0:1:1:1:1:1", Want::ip, "2001:db8:0:1:1:1:1:1"}, // one zero group stays
     {"fe80::1", Want::ip, "fe80::1"},
     {"1:0:0:0:0:0:0:0", Want::ip, "1::"},
-    {"::ffff:1.2.3.4", Want::ip, "::ffff:1.2.3.4"},
-    {"::FFFF:0102:0304", Want::ip, "::ffff:1.2.3.4"},
+    {"::ffff:1.2.3.4", Want::error, "IPv4 address written as IPv6 (write 1.2.3.4)"},
+    {"::FFFF:0102:0304", Want::error, "IPv4 address written as IPv6 (write 1.2.3.4)"},
+    {"::1.2.3.4", Want::error, "IPv4 address written as IPv6 (write 1.2.3.4)"},
     {"::1.2.3.4", Want::ip, "::102:304"},  // deprecated IPv4-compatible: plain hex
     {"fe80::1%eth0", Want::error, "zone identifiers"},
     {"fe80::1%1", Want::error, "zone identifiers"},
@@ -453,7 +454,7 @@ TEST_CASE("NameConstraints::check: IP") {
     expect_inside(nc, {"10.0.0.1", "10.255.255.255", "fd00::1"});
     expect_outside(nc, {"192.168.0.1"}, "not within any permitted IP range (10.0.0.0/8, fd00::/8)");
     expect_outside(nc, {"10.1.2.3"}, "within the excluded IP range 10.1.0.0/16");
-    expect_outside(nc, {"::ffff:10.0.0.1"}, "not within any permitted IP range");
+    expect_outside(nc, {"fd00::1"}, "not within any permitted IP range");
     expect_outside(nc, {"2001:db8::1"}, "not within any permitted IP range");
     // DNS is unconstrained when only IP subtrees exist
     expect_inside(nc, {"anything.test", "alice@anything.test"});
@@ -501,13 +502,13 @@ TEST_CASE("NameConstraints::check: URIs are checked by host") {
     expect_inside(nc, {"spiffe://example.org/ns/a", "https://www.example.org:8443/x", "https://u@example.org/"});
     expect_outside(nc, {"spiffe://example.net/ns/a"}, "its host is not within any permitted DNS subtree");
     expect_outside(nc, {"https://evil.example.org/"}, "its host is within the excluded DNS subtree");
-    expect_outside(nc, {"urn:uuid:1234"}, "has no host");
+    expect_outside(nc, {"urn:uuid:1234"}, "has no authority host");
 
     NameConstraints ip;
     ip.permit("10.0.0.0/8");
     expect_inside(ip, {"https://10.1.2.3/x"});
     expect_outside(ip, {"https://[fd00::1]:8443/"}, "its host is not within any permitted IP range");
-    expect_outside(ip, {"urn:x:y"}, "has no host");
+    expect_outside(ip, {"urn:x:y"}, "has no authority host");
 
     NameConstraints none;
     none.exclude("@example.com");
