@@ -65,18 +65,21 @@ for t in "${targets[@]}"; do
     >"$work/$t.log" 2>&1
   rc=$?
   elapsed=$(( $(date +%s) - start ))
-  new=$(comm -13 <(echo "$before") <(ls fuzz/findings) | sed 's|^|fuzz/findings/|' | paste -sd' ')
+  new=$(comm -13 <(echo "$before") <(ls fuzz/findings) | grep -v '\.log$' | sed 's|^|fuzz/findings/|')
+  log=
   if [ "$rc" -ne 0 ] || [ -n "$new" ]; then
     status=1
     log=fuzz/findings/$t-$(date -u +%Y%m%dT%H%M%SZ).log
     cp "$work/$t.log" "$log"
-    new="$new $log"
     echo "run.sh: $t exited $rc; the end of its log ($log):" >&2
     grep -v '^#[0-9]' "$work/$t.log" | tail -n 40 >&2
   fi
-  python3 - "$t" "$rc" "$elapsed" "$work/$t.log" "$new" <<'PY'
-import json, re, sys
-target, rc, elapsed, log, findings = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
+  # Each new input is run again to say what it shows; of inputs that show the
+  # same thing (--keep-going finds one bug many times) the smallest is kept.
+  python3 - "$t" "$rc" "$elapsed" "$work/$t.log" "$build/fuzz/$t" "$log" $new <<'PY'
+import json, os, re, subprocess, sys
+target, rc, elapsed, log, binary, kept_log, artifacts = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                                          sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:])
 text = open(log, errors="replace").read()
 def stat(name):
     m = re.findall(r"^stat::%s:\s*(\d+)" % name, text, re.M)
@@ -84,10 +87,30 @@ def stat(name):
 def last(pattern):
     m = re.findall(pattern, text, re.M)
     return int(m[-1]) if m else None
+def what(path):
+    try:
+        out = subprocess.run([binary, path], capture_output=True, text=True, errors="replace", timeout=120).stderr
+    except subprocess.TimeoutExpired:
+        return "hangs (over 120 s)"
+    for pattern in (r"==minica-fuzz== FINDING: (.*)", r"^SUMMARY: (.*)", r"^==\d+==ERROR: (.*)"):
+        m = re.search(pattern, out, re.M)
+        if m:
+            return m.group(1).strip()
+    return "does not reproduce alone"
+findings, seen = [], {}
+for path in sorted(artifacts, key=os.path.getsize):
+    w = what(path)
+    key = re.sub(r"0x[0-9a-fA-F]+|\d+", "N", w)
+    if key in seen:
+        os.remove(path)
+        seen[key]["copies"] += 1
+        continue
+    seen[key] = {"file": path, "what": w, "copies": 1}
+    findings.append(seen[key])
 cov = re.findall(r"\bcov: (\d+) ft: (\d+)", text)
-# -fork=1 (--keep-going) prints no final stats: its last status line has them.
+# -fork=1 (--keep-going) prints no final stats: its last status line has the counts.
 execs = stat("number_of_executed_units") or last(r"^#(\d+)")
-speed = stat("average_exec_per_sec") or last(r"exec/s:? (\d+)")
+speed = stat("average_exec_per_sec") or (execs // max(elapsed, 1) if execs else None)
 print(json.dumps({
     "target": target,
     "seconds": elapsed,
@@ -100,6 +123,7 @@ print(json.dumps({
     "crashed": rc != 0 or bool(findings),
     "exit_code": rc,
     "findings": findings,
+    "log": kept_log or None,
 }))
 PY
 done
