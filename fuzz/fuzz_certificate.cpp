@@ -8,9 +8,8 @@
 //  - every accessor and the JSON view (`minica inspect --json`) either work
 //    or throw minica::Error.
 // MINICA_FUZZ_STRICT=1 also fails when minica refuses a certificate d2i_X509 reads whole.
-#include <cstring>
-#include <optional>
 #include <ctime>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <openssl/x509.h>
