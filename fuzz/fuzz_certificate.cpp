@@ -17,6 +17,7 @@
 #include "common.hpp"
 #include "minica/certificate.hpp"
 #include "minica/detail/ossl.hpp"
+#include "minica/text.hpp"
 
 namespace {
 
@@ -27,20 +28,28 @@ std::string i2d_name(const X509_NAME* name) {
     return minica::detail::to_der(i2d_X509_NAME, name, "name");
 }
 
-// The one-line form Certificate::subject() prints (certificate.cpp name_line).
+// The one-line form Certificate::subject() prints (detail::name_line): OpenSSL's
+// one-line print, made printable().
 std::string name_line(const X509_NAME* name) {
     minica::detail::BioPtr bio(BIO_new(BIO_s_mem()));
     X509_NAME_print_ex(bio.get(), name, 0,
                        (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) | ASN1_STRFLGS_UTF8_CONVERT);
-    return minica::detail::bio_string(bio.get());
+    return minica::printable(minica::detail::bio_string(bio.get()));
+}
+
+// Nothing read from a certificate reaches a terminal with a control character.
+void require_printable(const std::string& s, const char* what) {
+    for (unsigned char c : s)
+        fuzz::require(c >= 0x20 && c != 0x7f, std::string(what) + " carries a control character");
 }
 
 // Every accessor, as `minica inspect` calls them.
 void exercise(const Certificate& c) {
     fuzz::attempt("subject()", [&] { (void)c.subject(); });
     fuzz::attempt("issuer()", [&] { (void)c.issuer(); });
-    fuzz::attempt("common_name()", [&] { (void)c.common_name(); });
-    fuzz::attempt("names()", [&] { (void)c.names().to_string(); });
+    fuzz::attempt("common_name()", [&] { require_printable(c.common_name(), "common_name()"); });
+    fuzz::attempt("names()", [&] { require_printable(c.names().to_string(), "names()"); });
+    fuzz::attempt("subject() printable", [&] { require_printable(c.subject(), "subject()"); });
     fuzz::attempt("serial_hex()", [&] { (void)c.serial_hex(); });
     fuzz::attempt("not_before()", [&] { (void)minica::format_time(c.not_before()); });
     fuzz::attempt("not_after()", [&] { (void)minica::format_time(c.not_after()); });

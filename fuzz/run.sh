@@ -56,6 +56,10 @@ status=0
 for t in "${targets[@]}"; do
   mkdir -p "$work/$t/corpus"
   [ -d "fuzz/corpus/$t" ] && cp -r "fuzz/corpus/$t/." "$work/$t/corpus/"
+  # Every kept reproducer for this target (findings/<target without fuzz_>-*,
+  # README there) runs first, as part of the corpus: a fixed bug that comes
+  # back fails the run, the smoke run in CI included.
+  for f in fuzz/findings/"${t#fuzz_}"-*; do [ -f "$f" ] && cp "$f" "$work/$t/corpus/"; done
   dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   before=$(ls fuzz/findings)
   start=$(date +%s)

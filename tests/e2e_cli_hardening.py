@@ -202,5 +202,102 @@ class Refusals(ClassTempDir):
         self.assertEqual(minica(["sign", "p.example.test", "--out", out], ca=ca).code, 0)
 
 
+FINDINGS = pathlib.Path(__file__).resolve().parent.parent / "fuzz" / "findings"
+
+
+class FuzzFindings(ClassTempDir):
+    """What the fuzz targets found (fuzz/findings/README.md), through the CLI."""
+    temp_prefix = "minica-findings-"
+
+    def openssl(self, *args, data=None):
+        return subprocess.run(["openssl", *map(str, args)], input=data, capture_output=True)
+
+    def test_san_that_is_not_utf8_is_printed_escaped(self):
+        """A dNSName with a byte that is not UTF-8: `inspect --json` threw
+        nlohmann's type_error 316 (exit 1); plain `inspect` printed the raw byte."""
+        f = FINDINGS / "certificate-san-invalid-utf8.der"
+        r = minica(["inspect", "--json", f], cwd=self.tmp)
+        self.assertEqual(r.code, 0, r)
+        dns = json.loads(r.out)["names"]["dns"]
+        self.assertTrue(any("\\x9f" in d for d in dns), dns)
+        r = minica(["inspect", f], cwd=self.tmp)
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("\\x9f", r.out)
+
+    def test_control_characters_in_names_never_reach_the_terminal(self):
+        """SAN and subject with ESC, newline and a C1 control (U+009B, CSI)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evil\u009b31m\nFAKE: ok")])
+        import datetime
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now)
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("a\x1b[2J\nb.test"),
+                                                            x509.UniformResourceIdentifier("https://x.test/\r\n")]),
+                               critical=False)
+                .sign(key, hashes.SHA256()))
+        f = self.tmp / "evil.pem"
+        f.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        for args in (["inspect", f], ["inspect", "--json", f]):
+            r = minica(args, cwd=self.tmp)
+            self.assertEqual(r.code, 0, r)
+            for c in ("\x1b", "\r", "\u009b"):
+                self.assertNotIn(c, r.out, args)
+            if "--json" not in args:
+                self.assertNotIn("\nFAKE", r.out)
+                self.assertIn("\\x1b", r.out)
+
+    def test_spki_pin_is_the_one_openssl_computes(self):
+        """The SPKI's BIT STRING has nonzero padding bits: OpenSSL reads it and
+        encodes it with them cleared; minica hashed the bytes as read."""
+        leaf = self.tmp / "ca-for-pin"
+        self.assertEqual(minica(["init"], ca=leaf).code, 0)
+        der = bytearray(der_of(leaf / "ca.pem"))
+        point = der.find(bytes.fromhex("03420004"))  # the P-256 key's BIT STRING, 0 unused bits
+        self.assertGreater(point, 0)
+        der[point + 2] = 4  # 4 unused bits...
+        der[point + 3 + 64] |= 0x0F  # ...that are not zero
+        f = self.tmp / "padding.der"
+        f.write_bytes(bytes(der))
+        self.assertEqual(self.openssl("x509", "-inform", "DER", "-in", f, "-noout").returncode, 0)
+
+        def tlv(b, i):  # (tag, start of content, end) of the DER TLV at b[i]
+            n = b[i + 1]
+            if n < 0x80:
+                return b[i], i + 2, i + 2 + n
+            k = n & 0x7F
+            return b[i], i + 2 + k, i + 2 + k + int.from_bytes(b[i + 2:i + 2 + k], "big")
+
+        der = bytes(der)
+        _, c, _ = tlv(der, 0)  # Certificate
+        _, i, _ = tlv(der, c)  # TBSCertificate
+        for _ in range(6):  # [0] version, serial, signature, issuer, validity, subject
+            i = tlv(der, i)[2]
+        _, s, spki_end = tlv(der, i)  # SubjectPublicKeyInfo
+        _, _, alg_end = tlv(der, s)
+        _, bits, bits_end = tlv(der, alg_end)
+        unused = der[bits]
+        self.assertGreater(unused, 0)
+        spki = bytearray(der[i:spki_end])
+        spki[bits_end - 1 - i] &= (0xFF << unused) & 0xFF  # what OpenSSL writes back: padding bits zero
+        import base64
+        import hashlib
+        want = "sha256//" + base64.b64encode(hashlib.sha256(bytes(spki)).digest()).decode()
+        r = minica(["inspect", "--json", f], cwd=self.tmp)
+        self.assertEqual(r.code, 0, r)
+        self.assertEqual(json.loads(r.out)["spki_pin"], want)
+
+    def test_key_pem_openssl_refuses_is_refused(self):
+        """BEGIN, base64 and END on one line: OpenSSL refuses it; minica's
+        PKCS#8 fast path read it as a key."""
+        f = self.tmp / "key-pem-on-one-line.key"
+        f.write_bytes((FINDINGS / f.name).read_bytes()[1:])  # the first byte is fuzz_key's mode (0: PEM)
+        self.assertNotEqual(self.openssl("pkey", "-in", f, "-noout").returncode, 0)
+        r = minica(["inspect", f], cwd=self.tmp)
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("key-pem-on-one-line.key", r.err)
+
+
 if __name__ == "__main__":
     main()

@@ -203,7 +203,7 @@ TEST_CASE("check_names: DNS, IP, email and URI entries") {
     expect_refused([&] { p.check_names(parse_identities({"example.org"})); }, "name \"example.org\" is not allowed");
     expect_refused([&] { p.check_names(parse_identities({"badexample.com"})); }, "not allowed");
     expect_refused([&] { p.check_names(parse_identities({"11.0.0.1"})); }, "name \"11.0.0.1\" is not allowed");
-    expect_refused([&] { p.check_names(parse_identities({"fd00::1"})); }, "is not allowed");
+    expect_refused([&] { p.check_names(parse_identities({"fe80::1"})); }, "is not allowed");
     expect_refused([&] { p.check_names(parse_identities({"a@mail.example.com"})); }, "is not allowed");
     expect_refused([&] { p.check_names(parse_identities({"a@corp.example.net"})); }, "is not allowed");
     // URI prefixes match at a boundary

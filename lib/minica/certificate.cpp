@@ -15,6 +15,7 @@
 #include "minica/detail/x509util.hpp"
 #include "minica/error.hpp"
 #include "minica/files.hpp"
+#include "minica/text.hpp"
 
 namespace minica {
 
@@ -164,6 +165,18 @@ Certificate Certificate::from_der(std::string_view der, std::string_view source)
         throw Error(ErrorKind::parse, context + ": trailing data after the certificate");
     auto fields = parse_fields(der);
     if (!fields) throw Error(ErrorKind::parse, context + ": malformed DER");
+    // d2i_X509 keeps a validity time it cannot read (openssl x509 prints "Bad
+    // time value"); nothing can be checked against it, so it is refused here.
+    for (const auto* t : {fields->not_before.get(), fields->not_after.get()})
+        if (ASN1_TIME_to_tm(t, nullptr) != 1) {
+            ERR_clear_error();
+            throw Error(ErrorKind::parse, context + ": malformed validity time");
+        }
+    // The key as OpenSSL encodes it, not as read: they differ where DER allows
+    // what OpenSSL reads and never writes (nonzero BIT STRING padding bits),
+    // and a pin must be the one curl --pinnedpubkey computes.
+    fields->spki = to_der(i2d_X509_PUBKEY, static_cast<const X509_PUBKEY*>(X509_get_X509_PUBKEY(x.get())),
+                          "public key");
     auto impl = std::make_shared<Impl>();
     impl->der.assign(der);
     impl->x509 = std::move(x);
@@ -259,24 +272,27 @@ std::string Certificate::common_name() const {
     X509_NAME* n = impl_->f().subject.get();
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     if (i < 0) return {};
-    return utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+    return printable(utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i))));
 }
 
 namespace detail {
+std::string bytes(const ASN1_STRING* s) {
+    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                       static_cast<std::size_t>(ASN1_STRING_length(s)));
+}
+
+std::string name_text(const ASN1_STRING* s) { return printable(bytes(s)); }
+
 SubjectAltNames from_general_names(const GENERAL_NAMES* gens) {
     SubjectAltNames out;
     for (int i = 0; i < sk_GENERAL_NAME_num(gens); ++i) {
         const GENERAL_NAME* g = sk_GENERAL_NAME_value(gens, i);
-        auto str = [](const ASN1_STRING* s) {
-            return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                               static_cast<std::size_t>(ASN1_STRING_length(s)));
-        };
         switch (g->type) {
-            case GEN_DNS: out.dns.push_back(str(g->d.dNSName)); break;
-            case GEN_EMAIL: out.email.push_back(str(g->d.rfc822Name)); break;
-            case GEN_URI: out.uri.push_back(str(g->d.uniformResourceIdentifier)); break;
+            case GEN_DNS: out.dns.push_back(name_text(g->d.dNSName)); break;
+            case GEN_EMAIL: out.email.push_back(name_text(g->d.rfc822Name)); break;
+            case GEN_URI: out.uri.push_back(name_text(g->d.uniformResourceIdentifier)); break;
             case GEN_IPADD: {
-                std::string b = str(g->d.iPAddress);
+                std::string b = bytes(g->d.iPAddress);
                 out.ip.push_back(IpAddress{std::vector<std::uint8_t>(b.begin(), b.end())});
                 break;
             }
@@ -395,14 +411,10 @@ NameConstraints Certificate::name_constraints() const {
                       std::vector<std::string>& email) {
         for (int i = 0; i < sk_GENERAL_SUBTREE_num(subtrees); ++i) {
             const GENERAL_NAME* g = sk_GENERAL_SUBTREE_value(subtrees, i)->base;
-            auto str = [](const ASN1_STRING* s) {
-                return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                   static_cast<std::size_t>(ASN1_STRING_length(s)));
-            };
-            if (g->type == GEN_DNS) dns.push_back(str(g->d.dNSName));
-            else if (g->type == GEN_EMAIL) email.push_back(str(g->d.rfc822Name));
+            if (g->type == GEN_DNS) dns.push_back(detail::name_text(g->d.dNSName));
+            else if (g->type == GEN_EMAIL) email.push_back(detail::name_text(g->d.rfc822Name));
             else if (g->type == GEN_IPADD) {
-                std::string b = str(g->d.iPAddress);
+                std::string b = detail::bytes(g->d.iPAddress);
                 std::size_t half = b.size() / 2;
                 IpNetwork net;
                 net.address.bytes.assign(b.begin(), b.begin() + static_cast<long>(half));

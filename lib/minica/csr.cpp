@@ -11,6 +11,7 @@
 #include "minica/detail/ossl.hpp"
 #include "minica/detail/x509util.hpp"
 #include "minica/error.hpp"
+#include "minica/text.hpp"
 #include "minica/profile.hpp"
 #include "minica/files.hpp"
 
@@ -117,7 +118,7 @@ std::string CertificateRequest::common_name() const {
     X509_NAME* n = X509_REQ_get_subject_name(req_.get());
     int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
     if (i < 0) return {};
-    return utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+    return printable(utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i))));
 }
 
 namespace {

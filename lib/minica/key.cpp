@@ -1,5 +1,6 @@
 #include "minica/key.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -228,24 +229,65 @@ EVP_PKEY* pkey_from_pkcs8(std::string_view der_in) {
     return pkey;
 }
 
-// The DER of the one "PRIVATE KEY" PEM block in `pem`, or nothing.
+// The DER of the one "PRIVATE KEY" PEM block in `pem` when it is written the
+// way OpenSSL writes it, or nothing (and the caller asks OpenSSL's decoder).
+// The fast path only takes what PEM_read_bio_PrivateKey reads the same way:
+// the BEGIN line starts a line, then lines of 64 base64 characters (the last
+// 1-64, '=' padding only at its end), then the END line at the start of a
+// line; no headers, no blank lines, one block. Anything else goes to OpenSSL,
+// so text before BEGIN on its line or a block on one line is refused as
+// OpenSSL refuses it (fuzz_key checks the two agree on every input).
 std::optional<std::string> plain_pkcs8_der(std::string_view pem) {
     static constexpr std::string_view begin = "-----BEGIN PRIVATE KEY-----", end = "-----END PRIVATE KEY-----";
     std::size_t b = pem.find(begin);
-    if (b == std::string_view::npos || pem.find("-----BEGIN", b + 1) != std::string_view::npos) return std::nullopt;
-    std::size_t e = pem.find(end, b);
-    if (e == std::string_view::npos) return std::nullopt;
+    if (b == std::string_view::npos || (b != 0 && pem[b - 1] != '\n')) return std::nullopt;
+    if (pem.find("-----BEGIN", b + 1) != std::string_view::npos) return std::nullopt;
+    auto next_line = [&](std::size_t& at, std::string_view& line) {  // false at the end of input
+        if (at >= pem.size()) return false;
+        std::size_t nl = pem.find('\n', at);
+        std::size_t stop = nl == std::string_view::npos ? pem.size() : nl;
+        line = pem.substr(at, stop - at);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        at = nl == std::string_view::npos ? pem.size() : nl + 1;
+        return true;
+    };
+    std::size_t at = b;
+    std::string_view line;
+    if (!next_line(at, line) || line != begin) return std::nullopt;
+    auto is_b64 = [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    };
     std::string b64;
-    for (char c : pem.substr(b + begin.size(), e - b - begin.size()))
-        if (c != '\n' && c != '\r') b64.push_back(c);
-    if (b64.empty() || b64.size() % 4 != 0) return std::nullopt;
+    bool last = false;  // a line shorter than 64 (or with padding) was seen
+    while (true) {
+        if (!next_line(at, line)) {
+            OPENSSL_cleanse(b64.data(), b64.size());
+            return std::nullopt;
+        }
+        if (line == end) break;
+        std::size_t pad = line.empty() ? 0 : line.size() - 1 - line.find_last_not_of('=');
+        if (last || line.empty() || line.size() > 64 || pad > 2 || line.size() == pad ||
+            !std::all_of(line.begin(), line.end() - static_cast<std::ptrdiff_t>(pad), is_b64)) {
+            OPENSSL_cleanse(b64.data(), b64.size());
+            return std::nullopt;
+        }
+        last = line.size() < 64 || pad > 0;
+        b64.append(line);
+    }
+    if (b64.empty() || b64.size() % 4 != 0) {
+        OPENSSL_cleanse(b64.data(), b64.size());
+        return std::nullopt;
+    }
     // EVP_DecodeBlock counts the padding as zero bytes.
-    std::size_t pad = b64.size() >= 2 && b64[b64.size() - 1] == '=' ? (b64[b64.size() - 2] == '=' ? 2 : 1) : 0;
+    std::size_t pad = b64[b64.size() - 1] == '=' ? (b64[b64.size() - 2] == '=' ? 2 : 1) : 0;
     std::string der(b64.size() / 4 * 3, '\0');
     int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(der.data()),
                             reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
     OPENSSL_cleanse(b64.data(), b64.size());
-    if (n < 0 || static_cast<std::size_t>(n) < pad) return std::nullopt;
+    if (n < 0 || static_cast<std::size_t>(n) < pad) {
+        OPENSSL_cleanse(der.data(), der.size());
+        return std::nullopt;
+    }
     der.resize(static_cast<std::size_t>(n) - pad);
     return der;
 }

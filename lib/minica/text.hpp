@@ -8,9 +8,14 @@
 
 namespace minica {
 
+// `s` safe to print on a terminal or write to a log or JSON: control
+// characters (C0, DEL and the C1 range U+0080-U+009F) and bytes that are not
+// UTF-8 become \xNN, one per byte; valid UTF-8 is kept as is, so the result
+// always is valid UTF-8. Names read from certificates go through it.
+std::string printable(std::string_view s);
 // Input quoted for a message: "\"" + s + "\"", with '"' and '\\' escaped and
-// control characters as \xNN, so a hostile name cannot forge lines on a
-// terminal or in a log. UTF-8 is kept as is.
+// control characters and non-UTF-8 bytes as \xNN (printable()), so a hostile
+// name cannot forge lines on a terminal or in a log.
 std::string quote(std::string_view s);
 // quote() without the quotes: for values printed in a list (names).
 std::string escape(std::string_view s);

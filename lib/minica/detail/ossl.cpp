@@ -7,6 +7,7 @@
 
 #include "minica/certificate.hpp"
 #include "minica/error.hpp"
+#include "minica/text.hpp"
 
 namespace minica::detail {
 
@@ -125,7 +126,7 @@ std::string name_line(const X509_NAME* name) noexcept {
         if (!bio) return {};
         X509_NAME_print_ex(bio.get(), name, 0,
                            (XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB & ~XN_FLAG_SPC_EQ) | ASN1_STRFLGS_UTF8_CONVERT);
-        return bio_string(bio.get());
+        return printable(bio_string(bio.get()));  // C1 controls and invalid UTF-8 too
     } catch (...) {
         return {};
     }

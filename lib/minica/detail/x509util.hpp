@@ -24,6 +24,14 @@ SigAlg sig_alg(KeyType signer);
 std::string sign_bytes(const PrivateKey& key, const char* digest, std::string_view data);
 // GeneralNames (SEQUENCE OF GeneralName) in the order dns, ip, email, uri.
 void general_names(der::Writer& w, const SubjectAltNames& names);
+// The content octets of `s`.
+std::string bytes(const ASN1_STRING* s);
+// A name read from DER (an IA5String SAN or constraint) as printable() text:
+// a valid name is ASCII and comes back as is; control characters and bytes
+// that are not UTF-8 become \xNN, so no name from a certificate reaches a
+// terminal, a log or JSON raw (and none of them can pass parse_identity).
+std::string name_text(const ASN1_STRING* s);
+// SANs read from a certificate or CSR (names as name_text()).
 SubjectAltNames from_general_names(const GENERAL_NAMES* gens);
 std::string key_type_name(EVP_PKEY* pkey);
 // The KeyType named `name` ("ec-p256"...), nullopt for any other name.
