@@ -186,6 +186,75 @@ class Refusals(ClassTempDir):
         mail = x509.load_pem_x509_certificate((out / "carol@example.com" / "cert.pem").read_bytes())
         self.assertEqual(mail.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value, "carol@example.com")
 
+    def test_verify_checks_revocation(self):
+        """`verify` printed OK for a certificate this CA had revoked and
+        published. Now: the inventory answers at once, the published CRL too,
+        a foreign CA's CRL with --crl; an expired published CRL is a warning."""
+        ca = self.new_ca("verify-ca")
+        out = self.tmp / "verify-out"
+        for n in ("gone.test", "kept.test"):
+            self.assertEqual(minica(["sign", n, "--out", out], ca=ca).code, 0)
+        gone, kept = out / "gone.test" / "cert.pem", out / "kept.test" / "cert.pem"
+        self.assertEqual(minica(["verify", gone], ca=ca).code, 0)
+        self.assertEqual(minica(["revoke", gone, "--reason", "keyCompromise"], ca=ca).code, 0)
+        # Not yet published: the inventory is authoritative.
+        r = self.refused(["verify", gone], "certificate revoked on", ca)
+        self.assertIn("keyCompromise", r.err)
+        self.assertIn("inventory", r.err)
+        r = minica(["verify", "--json", gone], ca=ca)
+        self.assertEqual(r.code, 1, r)
+        j = json.loads(r.out)
+        self.assertFalse(j["ok"])
+        self.assertEqual(j["revoked"]["reason"], "keyCompromise")
+        self.assertEqual(minica(["verify", kept], ca=ca).code, 0)
+        # Published: a foreign verifier (--roots, no inventory) sees it through --crl.
+        self.assertEqual(minica(["crl"], ca=ca).code, 0)
+        self.assertEqual(minica(["verify", "--roots", ca / "ca.pem", gone], ca=ca).code, 0)  # no CRL given
+        r = self.refused(["verify", "--roots", ca / "ca.pem", "--crl", ca / "crl.pem", gone], "revoked on", ca)
+        self.assertIn("keyCompromise", r.err)
+        self.assertEqual(minica(["verify", "--roots", ca / "ca.pem", "--crl", ca / "crl.pem", kept], ca=ca).code, 0)
+        # An expired published CRL: a warning when the inventory answered.
+        import datetime
+        ca_cert = x509.load_pem_x509_certificate((ca / "ca.pem").read_bytes())
+        ca_key = serialization.load_pem_private_key((ca / "ca-key.pem").read_bytes(), None)
+        past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3)
+        old = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject).last_update(past)
+               .next_update(past + datetime.timedelta(days=1))
+               .add_extension(x509.CRLNumber(99), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+        (ca / "crl.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM))
+        r = minica(["verify", kept], ca=ca)
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("expired", r.err)
+        r = minica(["verify", "--json", kept], ca=ca)
+        self.assertEqual(r.code, 0, r)
+        self.assertTrue(any("expired" in w for w in json.loads(r.out)["warnings"]))
+        self.refused(["verify", gone], "revoked on", ca)  # the inventory still answers
+        # A foreign verifier with only that expired CRL: fails (nothing else answers).
+        r = self.refused(["verify", "--roots", ca / "ca.pem", "--crl", ca / "crl.pem", kept], "CRL has expired", ca)
+
+    def test_revoked_intermediate_stops_issuing_and_is_on_the_root_crl(self):
+        """Revoking the issuing intermediate said "Publish it with: minica crl",
+        the CRL listed nothing and the CA kept issuing under it."""
+        ca = self.new_ca("inter-ca", "--intermediate")
+        out = self.tmp / "inter-out"
+        self.assertEqual(minica(["sign", "before.test", "--out", out], ca=ca).code, 0)
+        inter = x509.load_pem_x509_certificate((ca / "ca.pem").read_bytes())
+        serial = format(inter.serial_number, "X")
+        r = minica(["revoke", serial, "--reason", "cACompromise"], ca=ca)
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("root-crl.pem", r.out)
+        self.refused(["sign", "after.test", "--out", out], "was revoked", ca)
+        self.assertFalse((out / "after.test").exists())
+        self.assertEqual(minica(["crl"], ca=ca).code, 0)
+        root = x509.load_pem_x509_certificate((ca / "root.pem").read_bytes())
+        crl = x509.load_pem_x509_crl((ca / "root-crl.pem").read_bytes())
+        self.assertTrue(crl.is_signature_valid(root.public_key()))
+        self.assertIsNotNone(crl.get_revoked_certificate_by_serial_number(inter.serial_number))
+        # verify says so for a leaf under it
+        r = self.refused(["verify", out / "before.test" / "cert.pem"], "revoked on", ca)
+        self.assertIn("depth 1", r.err)
+
     def test_ca_directory_and_keys_open_to_others_are_refused(self):
         ca = self.new_ca("perm-ca")
         out = self.tmp / "perm-out"

@@ -51,7 +51,7 @@ LEAF_FILES = ("cert.pem", "key.pem", "chain.pem", "fullchain.pem")
 # (it never carries a final name). Where O_TMPFILE works there are none.
 TEMP_RX = re.compile(r"^\.(cert|key|chain|fullchain)\.pem\.tmp-[0-9A-Za-z_-]+$")
 CA_FILES = {"ca.pem", "ca-key.pem", "chain.pem", "root.pem", "root-key.pem", "policy.json", "inventory.db",
-            "inventory.db-wal", "inventory.db-shm", "crl.pem"}
+            "inventory.db-wal", "inventory.db-shm", "crl.pem", "root-crl.pem"}
 
 
 class Base(unittest.TestCase):
@@ -483,11 +483,47 @@ class RevocationAndCrl(Base):
         ok, why = self.openssl_verify(ca / "root.pem", out / "keep.test" / "cert.pem", ca / "crl.pem",
                                       untrusted=ca / "chain.pem", purpose="sslclient")
         self.assertTrue(ok, why)
+        root = ic.load_certs(ca / "root.pem")[0]
+        root_crl, _ = self.crl_info(ca / "root-crl.pem", root)  # both levels, every time
+        self.assertEqual(self.entries(root_crl), {})
         self.ok(ca, "revoke", inter_row[0]["serial"], "--reason", "cACompromise")
         self.ok(ca, "crl")
         crl2, n2 = self.crl_info(ca / "crl.pem", inter)
         self.assertGreater(n2, n)
         self.assertNotIn(inter_row[0]["serial"], self.entries(crl2))
+        # The revoked intermediate is on the root's CRL, signed by the root...
+        root_crl, _ = self.crl_info(ca / "root-crl.pem", root)
+        self.assertEqual(self.entries(root_crl)[inter_row[0]["serial"]][0], "ca_compromise")
+        ok, why = self.openssl_crl_verify(ca / "root-crl.pem", ca / "root.pem")
+        self.assertTrue(ok, why)
+        # ...so a client checking the whole chain refuses even a leaf that was not revoked...
+        both = self.tmp / "both-crls.pem"
+        both.write_text((ca / "crl.pem").read_text() + (ca / "root-crl.pem").read_text())
+        p = ic.run_tool(["openssl", "verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", ca / "root.pem",
+                         "-crl_check_all", "-CRLfile", both, "-untrusted", ca / "chain.pem",
+                         out / "keep.test" / "cert.pem"])
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("certificate revoked", p.stdout + p.stderr)
+        # ...and the CA issues nothing more under it.
+        r = self.fails(ca, "sign", "late.test", "--out", out)
+        self.assertIn("was revoked", r.err)
+        self.assertFalse((out / "late.test").exists())
+
+    def test_root_crl_where_the_root_key_lives(self):
+        """The root key moved offline: `crl` writes the intermediate's CRL and
+        says how to make the root's; --root-key makes it where the key is."""
+        ca = self.init_ca("offline", "--intermediate")
+        inter_row = [r for r in self.listing(ca) if r["profile"] == "ca"][0]
+        self.ok(ca, "revoke", inter_row["serial"], "--reason", "superseded")
+        offline = self.tmp / "offline-root-key.pem"
+        os.rename(ca / "root-key.pem", offline)
+        r = self.ok(ca, "crl")
+        self.assertIn("--root-key", r.out)
+        self.assertFalse((ca / "root-crl.pem").exists())
+        self.ok(ca, "crl", "--root-key", offline)
+        root = ic.load_certs(ca / "root.pem")[0]
+        root_crl, _ = self.crl_info(ca / "root-crl.pem", root)
+        self.assertIn(inter_row["serial"], self.entries(root_crl))
 
 
 # ---- 3. concurrency -----------------------------------------------------------------------

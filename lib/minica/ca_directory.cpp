@@ -296,10 +296,159 @@ bool CaDirectory::has_intermediate() const { return path_exists(root_path()); }
 
 fs::path CaDirectory::trust_anchor_path() const { return has_intermediate() ? root_path() : cert_path(); }
 
-bool CaDirectory::key_encrypted() const {
-    const std::string pem = read_file(key_path());
+namespace {
+bool pem_key_encrypted(const fs::path& key) {
+    const std::string pem = read_file(key);
     return pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
            pem.find("Proc-Type: 4,ENCRYPTED") != std::string::npos;
+}
+}  // namespace
+
+bool CaDirectory::key_encrypted() const { return pem_key_encrypted(key_path()); }
+
+VerifyResult CaDirectory::verify(const Certificate& leaf, std::vector<Certificate> untrusted,
+                                 const VerifyOptions& options) {
+    std::vector<Certificate> roots = Certificate::load_chain(trust_anchor_path());
+    if (has_intermediate())
+        for (auto& c : Certificate::load_chain(chain_path())) untrusted.push_back(std::move(c));
+    VerifyResult r = verify_chain(leaf, untrusted, roots, options);
+    if (!r.ok) return r;
+    auto fail = [&](Revocation rev, std::size_t depth) {
+        r.ok = false;
+        r.reason = describe(rev) + " at depth " + std::to_string(depth) + " (" + r.chain[depth].subject() + ")";
+        r.revoked = std::move(rev);
+        r.chain.clear();
+        return r;
+    };
+    // The inventory first: it knows a revocation before any CRL is published.
+    for (std::size_t i = 0; i + 1 < r.chain.size(); ++i) {
+        const Certificate& c = r.chain[i];
+        auto rec = inventory().find(c.serial_hex());
+        if (rec && rec->status == CertStatus::revoked && rec->fingerprint_sha256 == c.fingerprint_sha256())
+            return fail({rec->serial_hex, rec->revoked_at.value_or(Time{}),
+                         std::string(to_string(rec->reason.value_or(RevocationReason::unspecified))),
+                         "the inventory " + inventory_path().string()},
+                        i);
+    }
+    // Then what relying parties see: each published CRL, by its issuer.
+    const Time at = options.at.value_or(now());
+    for (const fs::path& file : {dir_ / "crl.pem", dir_ / "root-crl.pem"}) {
+        if (!path_exists(file)) continue;
+        Crl crl = Crl::load(file);
+        for (std::size_t i = 0; i + 1 < r.chain.size(); ++i) {
+            const Certificate& c = r.chain[i];
+            if (!crl.signed_by(r.chain[i + 1]) || c.issuer() != crl.issuer()) continue;
+            if (crl.is_revoked(c.serial_hex()))
+                for (const auto& e : crl.entries())
+                    if (e.serial_hex == c.serial_hex())
+                        return fail({e.serial_hex, e.revoked_at, std::string(to_string(e.reason)), file.string()}, i);
+            if (crl.next_update() < at)
+                r.warnings.push_back("the published CRL " + file.string() + " expired on " +
+                                     format_time(crl.next_update()) +
+                                     " (the inventory answered; publish a new one with minica crl)");
+        }
+    }
+    return r;
+}
+
+InventoryRecord CaDirectory::revoke(const std::variant<std::string, Certificate>& target, RevocationReason reason,
+                                    const std::function<std::string()>& ca_passphrase) {
+    std::optional<std::string> pass;
+    if (key_encrypted()) {
+        if (!ca_passphrase) throw Error(ErrorKind::passphrase, "the CA key is encrypted and no passphrase was given");
+        pass = ca_passphrase();
+    }
+    std::optional<Authority> ca;
+    try {
+        ca.emplace(authority(pass ? std::optional<std::string_view>(*pass) : std::nullopt));
+    } catch (...) {
+        if (pass) OPENSSL_cleanse(pass->data(), pass->size());
+        throw;
+    }
+    if (pass) OPENSSL_cleanse(pass->data(), pass->size());
+    std::string serial;
+    if (const auto* cert = std::get_if<Certificate>(&target)) {
+        bool ours = cert->signed_by(ca->certificate());
+        for (const auto& p : ca->parents()) ours = ours || cert->signed_by(p);
+        if (!ours) throw Error(ErrorKind::not_found, "not issued by the CA in " + dir_.string());
+        serial = cert->serial_hex();
+    } else {
+        serial = normalize_serial_hex(std::get<std::string>(target));
+    }
+    return inventory().revoke(serial, reason);
+}
+
+PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
+    const Certificate issuing = Certificate::load_chain(cert_path()).front();
+    const fs::path out = r.out.value_or(dir_ / "crl.pem");
+    const bool two = has_intermediate();
+    std::optional<Certificate> root;
+    fs::path root_out, root_key;
+    std::string root_skipped;
+    if (two) {
+        root = Certificate::load_chain(root_path()).front();
+        root_out = r.root_out.value_or(dir_ / "root-crl.pem");
+        root_key = r.root_key.value_or(root_key_path());
+        if (!r.root_key && !path_exists(root_key)) {
+            root_skipped = "the root key is not in " + dir_.string() +
+                           " (revoked intermediates go on the root's CRL: minica crl --root-key FILE where it is)";
+            root.reset();
+        }
+    }
+    // A file in the way is replaced only when it is an earlier CRL of the
+    // same CA (or with overwrite); decided for every path before any signing.
+    auto replaceable = [&](const fs::path& path, const Certificate& ca) {
+        if (r.overwrite) return true;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0) return false;  // nothing there
+        bool ours = false;
+        if (S_ISREG(st.st_mode)) try {
+                ours = Crl::load(path).signed_by(ca);
+            } catch (const Error&) {
+            }
+        if (!ours)
+            throw Error(ErrorKind::exists, path.string() + " already exists and is not an earlier CRL of " +
+                                               quote(ca.subject()) + " (--force replaces it)");
+        return true;
+    };
+    const bool replace = replaceable(out, issuing);
+    const bool replace_root = root && replaceable(root_out, *root);
+    check_writable({out}, replace);
+    if (root) check_writable({root_out}, replace_root);
+
+    std::optional<std::string> pass;
+    auto passphrase = [&]() -> std::optional<std::string_view> {
+        if (!pass) {
+            if (!r.ca_passphrase) throw Error(ErrorKind::passphrase, "the CA key is encrypted and no passphrase was given");
+            pass = r.ca_passphrase();
+        }
+        return std::string_view(*pass);
+    };
+    struct Wipe {  // the passphrase does not outlive the call
+        std::optional<std::string>& p;
+        ~Wipe() { if (p) OPENSSL_cleanse(p->data(), p->size()); }
+    } wipe{pass};
+    Authority ca = authority(key_encrypted() ? passphrase() : std::nullopt);
+    std::optional<Authority> root_ca;
+    if (root) {
+        PrivateKey key = PrivateKey::load(root_key, pem_key_encrypted(root_key) ? passphrase() : std::nullopt);
+        if (!root->matches(key))
+            throw Error(ErrorKind::policy, "root key " + root_key.string() + " does not match " + root_path().string());
+        root_ca.emplace(*root, std::move(key));
+    }
+
+    auto publish = [&](const Authority& signer, Inventory::CrlScope scope, const fs::path& path, bool overwrite,
+                       const char* label) {
+        auto entries = inventory().revoked(scope);
+        CrlOptions opts{.number = inventory().next_crl_number(), .validity = r.validity};
+        PublishedCrl p{Crl::build(signer, entries, opts), entries.size(), {path, label}};
+        write_file_atomic(path, p.crl.to_pem(), 0644, overwrite);
+        return p;
+    };
+    PublishedCrls result{publish(ca, Inventory::CrlScope::leaves, out, replace, "CRL"), std::nullopt,
+                         std::move(root_skipped)};
+    if (root_ca) result.root = publish(*root_ca, Inventory::CrlScope::intermediates, root_out, replace_root, "root CRL");
+    return result;
 }
 
 Authority CaDirectory::authority(std::optional<std::string_view> passphrase) const {
@@ -499,6 +648,13 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
     const Authority& ca = *authority_;
     const std::vector<Certificate> intermediates = ca.intermediates();
     const std::string spki = r.csr ? r.csr->public_key_der() : key->public_key_der();
+    // An intermediate this CA holds and has revoked signs nothing more.
+    if (!intermediates.empty())
+        if (auto rec = inventory_->find(ca.certificate().serial_hex()); rec && rec->status == CertStatus::revoked)
+            throw Error(ErrorKind::policy, "the issuing intermediate " + quote(ca.certificate().subject()) + " (" +
+                                               rec->serial_hex + ") was revoked on " +
+                                               format_time(rec->revoked_at.value_or(Time{})) +
+                                               ": this CA issues nothing under it; make a new CA");
     // A key revoked for keyCompromise never comes back (a CSR, a renewal that
     // keeps its key); a new key cannot have been.
     if (r.csr || r.key)

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "minica/authority.hpp"
@@ -28,6 +29,8 @@
 #include "minica/inventory.hpp"
 #include "minica/key.hpp"
 #include "minica/policy.hpp"
+#include "minica/revocation.hpp"
+#include "minica/verify.hpp"
 
 namespace minica {
 
@@ -91,6 +94,36 @@ struct Renewed {
     Issued issued;
     Certificate old;
     Profile profile;  // as recorded at issue, else what the old certificate's EKU says
+};
+
+// What publish_crls writes. An --intermediate CA has two CRLs: the
+// intermediate's (crl.pem, the leaves it revoked) and the root's
+// (root-crl.pem, the intermediates revoked), signed where the root key is.
+struct CrlRequest {
+    std::chrono::days validity{7};                  // nextUpdate = now + validity
+    std::optional<std::filesystem::path> out;       // default <dir>/crl.pem
+    std::optional<std::filesystem::path> root_out;  // default <dir>/root-crl.pem
+    // The root key, when it is not <dir>/root-key.pem (kept offline). Without
+    // one, only the issuing CA's CRL is made and `root_skipped` says why.
+    std::optional<std::filesystem::path> root_key;
+    // Replace a file that is not an earlier CRL of the same CA (an earlier
+    // one is always replaced: that is what publishing is).
+    bool overwrite = false;
+    // The CA key's passphrase (the root key's too: init encrypts both with
+    // one), asked only when a key is encrypted.
+    std::function<std::string()> ca_passphrase;
+};
+
+struct PublishedCrl {
+    Crl crl;
+    std::size_t entries = 0;
+    WrittenFile file;
+};
+
+struct PublishedCrls {
+    PublishedCrl issuing;              // signed by ca.pem's key
+    std::optional<PublishedCrl> root;  // an --intermediate CA's root CRL
+    std::string root_skipped;          // why there is none, for an --intermediate CA
 };
 
 struct InitOptions {
@@ -176,6 +209,31 @@ public:
     // certificate, one without names, one another CA issued, and a key.pem
     // that is not the certificate's key.
     Renewed renew(const RenewRequest& request);
+
+    // verify_chain against this CA's trust anchor (its own intermediates
+    // added to `untrusted`), then revocation for every certificate of the
+    // chain but the root: the inventory is authoritative; the published CRLs
+    // (crl.pem, root-crl.pem) are checked too, and one past its nextUpdate is
+    // a warning, not a failure, since the inventory answered. options.crls
+    // (a foreign CRL) are checked by OpenSSL as in verify_chain.
+    VerifyResult verify(const Certificate& leaf, std::vector<Certificate> untrusted,
+                        const VerifyOptions& options = {});
+
+    // Records a revocation (what `minica crl` then publishes) of a
+    // certificate this CA issued, by serial or by the certificate itself
+    // (which must be signed by this CA or its root). Revoking is the CA
+    // operator's act: the CA key is loaded (and its passphrase asked) first.
+    // Error(not_found) for a serial or certificate this CA does not know,
+    // Error(policy) when already revoked.
+    InventoryRecord revoke(const std::variant<std::string, Certificate>& serial_or_certificate, RevocationReason reason,
+                           const std::function<std::string()>& ca_passphrase = {});
+
+    // Signs and writes the CRLs (CrlRequest): each from the inventory, with the
+    // next CRL number; every path checked before anything is signed or
+    // written; each written atomically. Error(exists) for a file in the way
+    // that is not an earlier CRL of the same CA (unless overwrite),
+    // Error(passphrase | policy | io | store).
+    PublishedCrls publish_crls(const CrlRequest& request);
 
     // Closes the inventory connection now (SQLite checkpoints its WAL into
     // inventory.db and removes it) rather than when the CaDirectory goes; the

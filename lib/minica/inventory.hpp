@@ -84,10 +84,11 @@ public:
     // `at` defaults to now. Returns the updated record.
     virtual InventoryRecord revoke(std::string_view serial_hex, RevocationReason reason,
                                    std::optional<Time> at = std::nullopt) = 0;
-    // The entries of the issuing CA's CRL: every revoked record except those
-    // with Profile::ca (an intermediate is signed by the root, so it belongs
-    // on the root's CRL, not its own).
-    virtual std::vector<RevokedCertificate> revoked() = 0;
+    // The entries of a CRL. Leaves: the issuing CA's CRL, every revoked record
+    // but the intermediates. Intermediates: the root's CRL, the revoked
+    // records with Profile::ca (the root signed them, not the intermediate).
+    enum class CrlScope { leaves, intermediates };
+    virtual std::vector<RevokedCertificate> revoked(CrlScope scope = CrlScope::leaves) = 0;
     // The serial of a certificate for this key (SubjectPublicKeyInfo DER)
     // revoked for keyCompromise, if any: such a key is never certified again.
     virtual std::optional<std::string> compromised_key(std::string_view spki_der) = 0;

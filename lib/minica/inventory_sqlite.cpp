@@ -203,7 +203,7 @@ public:
     std::optional<InventoryRecord> find(std::string_view serial_hex) override;
     InventoryRecord revoke(std::string_view serial_hex, RevocationReason reason,
                            std::optional<Time> at) override;
-    std::vector<RevokedCertificate> revoked() override;
+    std::vector<RevokedCertificate> revoked(CrlScope scope) override;
     std::optional<std::string> compromised_key(std::string_view spki_der) override;
     std::uint64_t next_crl_number() override;
 
@@ -663,11 +663,13 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
     return *existing;
 }
 
-std::vector<RevokedCertificate> SqliteInventory::revoked() {
+std::vector<RevokedCertificate> SqliteInventory::revoked(CrlScope scope) {
     std::lock_guard lock(mutex_);
-    Stmt s(*this,
-           "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
-           "AND profile <> 'ca' ORDER BY revoked_at, serial");
+    Stmt s(*this, scope == CrlScope::leaves
+                      ? "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
+                        "AND profile <> 'ca' ORDER BY revoked_at, serial"
+                      : "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
+                        "AND profile = 'ca' ORDER BY revoked_at, serial");
     std::vector<RevokedCertificate> out;
     while (s.step()) {
         RevokedCertificate r;

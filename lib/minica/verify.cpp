@@ -5,10 +5,15 @@
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
 #include "minica/revocation.hpp"
+#include "minica/text.hpp"
 
 namespace minica {
 
 using namespace detail;
+
+std::string describe(const Revocation& r) {
+    return "certificate revoked on " + format_time(r.revoked_at) + " (" + r.reason + ", " + r.source + ")";
+}
 
 VerifyResult verify_chain(const Certificate& leaf, const std::vector<Certificate>& untrusted,
                           const std::vector<Certificate>& roots, const VerifyOptions& options) {
@@ -51,6 +56,17 @@ VerifyResult verify_chain(const Certificate& leaf, const std::vector<Certificate
         int depth = X509_STORE_CTX_get_error_depth(ctx.get());
         X509* cur = X509_STORE_CTX_get_current_cert(ctx.get());
         result.reason = X509_verify_cert_error_string(err);
+        if (err == X509_V_ERR_CERT_REVOKED && cur != nullptr) {
+            const Certificate revoked = Certificate::from_native(cur);
+            const std::string serial = revoked.serial_hex();
+            for (const Crl* crl : options.crls)
+                if (crl->issuer() == revoked.issuer())
+                    for (const auto& e : crl->entries())
+                        if (e.serial_hex == serial)
+                            result.revoked = Revocation{serial, e.revoked_at, std::string(to_string(e.reason)),
+                                                        "CRL of " + quote(crl->issuer())};
+            if (result.revoked) result.reason = describe(*result.revoked);
+        }
         result.reason += " at depth " + std::to_string(depth);
         if (cur != nullptr) result.reason += " (" + Certificate::from_native(cur).subject() + ")";
     }

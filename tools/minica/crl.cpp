@@ -1,8 +1,7 @@
-// minica crl: publish a v2 CRL of every revoked certificate, signed by the
-// issuing CA, with the next CRL number from the inventory.
+// minica crl: publish the CA's v2 CRLs from the inventory (CaDirectory::
+// publish_crls): the issuing CA's, and for an --intermediate CA the root's,
+// which lists the revoked intermediates.
 #include <iostream>
-
-#include <sys/stat.h>
 
 #include "cli.hpp"
 #include "minica/error.hpp"
@@ -12,7 +11,7 @@ namespace minica::cli {
 
 namespace {
 struct CrlArgs {
-    std::string out;
+    std::string out, root_out, root_key;
     int days = 7;
     std::string passphrase_file;
     bool force = false;
@@ -21,40 +20,34 @@ struct CrlArgs {
 
 Verb add_crl(CLI::App& app, const Globals& g) {
     auto a = std::make_shared<CrlArgs>();
-    CLI::App* cmd = app.add_subcommand("crl", "write the CA's certificate revocation list");
+    CLI::App* cmd = app.add_subcommand("crl", "write the CA's certificate revocation lists");
     cmd->add_option("--out", a->out, "where to write it (default: <ca-dir>/crl.pem)");
+    cmd->add_option("--root-out", a->root_out,
+                    "with --intermediate: where the root's CRL goes (default: <ca-dir>/root-crl.pem)");
+    cmd->add_option("--root-key", a->root_key,
+                    "with --intermediate: the root key, when it is not <ca-dir>/root-key.pem");
     cmd->add_option("--days", a->days, "nextUpdate = now + DAYS (default 7)")->check(CLI::Range(1, 3650));
     cmd->add_option("--passphrase-file", a->passphrase_file, "read the CA key passphrase from FILE");
     cmd->add_flag("--force", a->force, "replace FILE even if it is not an earlier CRL of this CA");
 
     return {cmd, [a, &g] {
-                CaDirectory ca = CaDirectory::open(g.resolved_ca_dir());
-                fs::path out = a->out.empty() ? ca.path() / "crl.pem" : fs::path(a->out);
-                // A newer CRL replaces an older one of the same CA: that is what
-                // this verb is for. Anything else is kept unless --force.
-                Certificate ca_cert = Certificate::load(ca.cert_path());
-                struct stat st;
-                bool replace = a->force;
-                if (!replace && ::lstat(out.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-                    std::string old = read_file(out);
-                    if (old.find("-----BEGIN X509 CRL-----") != std::string::npos &&
-                        Crl::parse(old, out.string()).signed_by(ca_cert))
-                        replace = true;
-                }
-                std::vector<OutFile> files{{out, {}, 0644, "CRL"}};
-                preflight(files, replace);
-
-                auto pass = ca_passphrase(ca, a->passphrase_file);
-                Authority authority = ca.authority(view(pass));
-                auto revoked = ca.inventory().revoked();
-                CrlOptions opts{.number = ca.inventory().next_crl_number(), .validity = std::chrono::days(a->days)};
-                Crl crl = Crl::build(authority, revoked, opts);
-                files[0].content = crl.to_pem();
-                write_all(files, replace);
-                std::cout << "Wrote CRL number " << crl.number() << " of " << quote(crl.issuer()) << " listing "
-                          << revoked.size() << " revoked certificate(s)\n";
-                print_files(files);
-                std::cout << "Next update " << describe_expiry(crl.next_update()) << "\n";
+                const fs::path dir = g.resolved_ca_dir();
+                CaDirectory ca = CaDirectory::open(dir);
+                CrlRequest req{.validity = std::chrono::days(a->days), .overwrite = a->force,
+                               .ca_passphrase = ca_passphrase_source(dir, a->passphrase_file)};
+                if (!a->out.empty()) req.out = a->out;
+                if (!a->root_out.empty()) req.root_out = a->root_out;
+                if (!a->root_key.empty()) req.root_key = a->root_key;
+                PublishedCrls done = ca.publish_crls(req);
+                auto say = [](const PublishedCrl& p) {
+                    std::cout << "Wrote CRL number " << p.crl.number() << " of " << quote(p.crl.issuer())
+                              << " listing " << p.entries << " revoked certificate(s) to " << p.file.path.string()
+                              << "\n";
+                };
+                say(done.issuing);
+                if (done.root) say(*done.root);
+                if (!done.root_skipped.empty()) std::cout << "No root CRL: " << done.root_skipped << "\n";
+                std::cout << "Next update " << describe_expiry(done.issuing.crl.next_update()) << "\n";
             }};
 }
 

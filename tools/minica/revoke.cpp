@@ -1,5 +1,5 @@
 // minica revoke: record a revocation in the inventory (by serial or by
-// certificate file); `minica crl` then publishes it.
+// certificate file, CaDirectory::revoke); `minica crl` then publishes it.
 #include <iostream>
 
 #include <sys/stat.h>
@@ -28,33 +28,28 @@ Verb add_revoke(CLI::App& app, const Globals& g) {
 
     return {cmd, [a, &g] {
                 RevocationReason reason = parse_revocation_reason(a->reason);
-                CaDirectory ca = CaDirectory::open(g.resolved_ca_dir());
+                const fs::path dir = g.resolved_ca_dir();
+                CaDirectory ca = CaDirectory::open(dir);
+                std::variant<std::string, Certificate> target = a->target;
                 struct stat st;
-                std::optional<Certificate> cert;
-                std::string serial;
-                if (::stat(a->target.c_str(), &st) == 0) {
-                    cert = Certificate::load(a->target);
-                    serial = cert->serial_hex();
-                } else if (a->target.find_first_of("/.") != std::string::npos) {
+                if (::stat(a->target.c_str(), &st) == 0)
+                    target = Certificate::load(a->target);
+                else if (a->target.find_first_of("/.") != std::string::npos)
                     // A serial is hex digits (and colons): this was meant as a file.
                     throw Error(ErrorKind::not_found, "revoking " + a->target + ": no such file");
-                } else {
-                    serial = normalize_serial_hex(a->target);
+                InventoryRecord r;
+                try {
+                    r = ca.revoke(target, reason, ca_passphrase_source(dir, a->passphrase_file));
+                } catch (const Error& e) {
+                    throw Error(e.kind(), "revoking " + a->target + ": " + e.what(), e.openssl_queue());
                 }
-                // Revoking is the CA operator's act: prove it with the CA key.
-                auto pass = ca_passphrase(ca, a->passphrase_file);
-                Authority authority = ca.authority(view(pass));
-                if (cert) {
-                    bool ours = cert->signed_by(authority.certificate());
-                    for (const auto& p : authority.parents()) ours = ours || cert->signed_by(p);
-                    if (!ours)
-                        throw Error(ErrorKind::not_found, "revoking " + a->target + ": not issued by the CA in " +
-                                                              ca.path().string());
-                }
-                InventoryRecord r = ca.inventory().revoke(serial, reason);
-                std::cout << "Revoked " << r.serial_hex << " (" << join(r.names) << ") on "
-                          << format_time(r.revoked_at.value_or(now())) << ", reason " << to_string(reason) << "\n"
-                          << "Publish it with: minica crl\n";
+                std::cout << "Revoked " << r.serial_hex << " (" << (r.names.empty() ? quote(r.subject) : join(r.names)) << ") on "
+                          << format_time(r.revoked_at.value_or(now())) << ", reason " << to_string(reason) << "\n";
+                if (r.profile == Profile::ca)
+                    std::cout << "This CA issues nothing more under this intermediate. Publish it on the root's "
+                                 "CRL (root-crl.pem) with: minica crl\n";
+                else
+                    std::cout << "Publish it with: minica crl\n";
             }};
 }
 

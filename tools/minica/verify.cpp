@@ -1,11 +1,17 @@
 // minica verify: check a certificate (or a full chain) for a purpose and a
-// name against the CA's trust anchor or --roots (verify_chain, X509_STRICT).
+// name against the CA's trust anchor (CaDirectory::verify: revocation from the
+// inventory and the published CRLs) or --roots (verify_chain, X509_STRICT),
+// with --crl FILE for a foreign CA's revocations.
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
 #include "minica/error.hpp"
+#include <spdlog/logger.h>
+
+#include "minica/log.hpp"
+#include "minica/revocation.hpp"
 #include "minica/verify.hpp"
 
 namespace minica::cli {
@@ -16,6 +22,7 @@ struct VerifyArgs {
     std::string host, ip;
     std::string purpose;
     std::string roots;
+    std::vector<std::string> crls;
     bool json = false;
 };
 }  // namespace
@@ -29,24 +36,21 @@ Verb add_verify(CLI::App& app, const Globals& g) {
     cmd->add_option("--purpose", a->purpose, "server or client (default: from the certificate's extended key usage)")
         ->check(CLI::IsMember({"server", "client"}));
     cmd->add_option("--roots", a->roots, "trust these roots instead of the CA directory's");
+    cmd->add_option("--crl", a->crls, "also check revocation against this CRL (PEM or DER; repeatable; an expired "
+                                      "one fails)");
     cmd->add_flag("--json", a->json, "print the result as JSON (schemas/verify.schema.json)");
 
     return {cmd, [a, &g] {
                 auto certs = Certificate::load_chain(a->cert);
                 Certificate leaf = certs.front();
                 std::vector<Certificate> untrusted(certs.begin() + 1, certs.end());
-                std::vector<Certificate> roots;
-                std::string anchor;
-                if (!a->roots.empty()) {
-                    roots = Certificate::load_chain(a->roots);
-                    anchor = a->roots;
-                } else {
-                    CaDirectory ca = CaDirectory::open(g.resolved_ca_dir());
-                    anchor = ca.trust_anchor_path().string();
-                    roots = Certificate::load_chain(anchor);
-                    // The CA's own intermediates, for a bare cert.pem.
-                    if (ca.has_intermediate())
-                        for (auto& c : Certificate::load_chain(ca.chain_path())) untrusted.push_back(c);
+                std::vector<Crl> crls;
+                for (const auto& f : a->crls) crls.push_back(Crl::load(f));
+                std::optional<CaDirectory> ca;
+                std::string anchor = a->roots;
+                if (a->roots.empty()) {
+                    ca.emplace(CaDirectory::open(g.resolved_ca_dir()));
+                    anchor = ca->trust_anchor_path().string();
                 }
 
                 VerifyOptions o;
@@ -73,7 +77,10 @@ Verb add_verify(CLI::App& app, const Globals& g) {
                                       : o.purpose == Purpose::client ? "client"
                                                                      : "any";
 
-                VerifyResult r = verify_chain(leaf, untrusted, roots, o);
+                for (const auto& c : crls) o.crls.push_back(&c);
+                VerifyResult r = ca ? ca->verify(leaf, untrusted, o)
+                                    : verify_chain(leaf, untrusted, Certificate::load_chain(a->roots), o);
+                for (const auto& w : r.warnings) logger()->warn("{}", w);
                 if (a->json) {
                     nlohmann::json j{{"ok", r.ok},
                                      {"reason", r.ok ? nlohmann::json(nullptr) : nlohmann::json(r.reason)},
@@ -83,7 +90,14 @@ Verb add_verify(CLI::App& app, const Globals& g) {
                                      {"ip", o.ip ? nlohmann::json(*o.ip) : nlohmann::json(nullptr)},
                                      {"roots", anchor},
                                      {"not_after", format_time(leaf.not_after())},
-                                     {"chain", nlohmann::json::array()}};
+                                     {"chain", nlohmann::json::array()},
+                                     {"revoked", nullptr},
+                                     {"warnings", r.warnings}};
+                    if (r.revoked)
+                        j["revoked"] = {{"serial", r.revoked->serial_hex},
+                                        {"revoked_at", format_time(r.revoked->revoked_at)},
+                                        {"reason", r.revoked->reason},
+                                        {"source", r.revoked->source}};
                     for (const auto& c : r.chain) j["chain"].push_back(c.subject());
                     std::cout << j.dump(2) << "\n";
                 }
