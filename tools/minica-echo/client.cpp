@@ -224,7 +224,11 @@ int connect(const ConnectOptions& opt) {
     std::string pending;  // bytes read past the current echo
     std::uint64_t echoed = 0;
     char buf[16384];
+    if (opt.max_line == 0) throw minica::Error(minica::ErrorKind::invalid_argument, "--max-line must be positive");
     while (std::getline(std::cin, line)) {
+        if (line.size() > opt.max_line)
+            throw Failure{exit_error, "a line of input is longer than " + std::to_string(opt.max_line) +
+                                          " bytes (--max-line)"};
         line += '\n';
         std::size_t off = 0;
         while (off < line.size()) {
@@ -256,6 +260,11 @@ int connect(const ConnectOptions& opt) {
                 throw session_failure(r, "waiting for the echo", opt.timeout, opt.cert.has_value());
             }
             pending.append(buf, static_cast<std::size_t>(r.result));
+            // An echo is one line: a server that sends more without a newline
+            // is not buffered without end.
+            if (pending.find('\n') == std::string::npos && pending.size() > opt.max_line + 1)
+                throw Failure{exit_connect, "the server sent more than " + std::to_string(opt.max_line) +
+                                                " bytes without a newline (--max-line)"};
         }
         std::cout.write(pending.data(), static_cast<std::streamsize>(nl + 1));
         std::cout.flush();

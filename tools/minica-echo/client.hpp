@@ -14,6 +14,7 @@ struct ConnectOptions {
     std::optional<std::string> servername;  // default: HOST
     std::optional<std::string> pin;         // sha256//BASE64
     double timeout = 10;                    // connect, handshake and each echo
+    std::size_t max_line = 16384;           // longest echo accepted (the server's default --max-line)
 };
 
 int connect(const ConnectOptions& options);

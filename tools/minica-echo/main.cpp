@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     conn->add_option("--servername", co.servername, "the name the server's certificate must match, sent as SNI (default: HOST)");
     conn->add_option("--pin", co.pin, "sha256//BASE64 of the server's public key (SPKI), as curl --pinnedpubkey");
     conn->add_option("--timeout", co.timeout, "seconds for the connect, the handshake and each echo (default 10)");
+    conn->add_option("--max-line", co.max_line, "longest line sent or echo accepted, in bytes (default 16384)");
     conn->footer(echo::connect_exit_codes);
 
     echo::BenchOptions bo;

@@ -8,6 +8,7 @@
 #include "server.hpp"
 
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,7 +18,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -52,6 +55,12 @@ namespace lvl = spdlog::level;
 // kept at most this long (seconds; also the ticket lifetime sent to clients).
 constexpr std::size_t kSessionCacheSize = 4096;
 constexpr long kSessionLifetime = 300;
+// --http: answers waiting for a client that does not read are capped; past
+// this, pipelined requests stay unread (in the kernel's buffers, then TCP's
+// window) until the client takes its answers.
+constexpr std::size_t kMaxPendingOutput = 64 * 1024;
+// How often the CRL file is looked at (size, mtime, inode) for a new version.
+constexpr auto kCrlCheckInterval = std::chrono::seconds(1);
 
 Clock::duration to_duration(double seconds) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -137,9 +146,23 @@ struct Worker {
     void stop();
 };
 
+// The CRL the server checks clients against, as read from its file.
+struct CrlState {
+    std::shared_ptr<const minica::Crl> crl;
+    struct stat stamp {};  // the file when read: a new version has another inode, size or mtime
+    bool expiry_reloaded = false;  // re-read once after nextUpdate passed
+};
+
 struct Server {
     ServeOptions opt;
-    minica::detail::SslCtxPtr ctx;
+    // The TLS context new connections use. A new CRL means a new context (an
+    // X509_STORE cannot drop a CRL): connections made before keep theirs, and
+    // sessions cached in the old one can no longer be resumed.
+    std::shared_ptr<SSL_CTX> ctx;
+    std::shared_ptr<const minica::Crl> crl;
+    mutable std::mutex ctx_mutex;  // guards ctx and crl (workers read, the control thread swaps)
+    std::function<std::shared_ptr<SSL_CTX>(const minica::Crl*)> make_ctx;
+    CrlState crl_state;  // control thread only
     std::size_t max_conns = 0;
     Clock::duration handshake_timeout{};
     Clock::duration idle_timeout{};
@@ -153,6 +176,7 @@ struct Server {
     asio::signal_set signals{control, SIGINT, SIGTERM};
     asio::steady_timer backoff{control};
     asio::steady_timer trim_timer{control};
+    asio::steady_timer crl_timer{control};
     std::uint64_t trim_seen = 0;
     bool trim_due = false;
     std::vector<std::unique_ptr<Worker>> workers;
@@ -162,6 +186,15 @@ struct Server {
     void accept_next();
     void on_signal(int signo);
     void arm_trim();
+    void arm_crl_check();
+    std::shared_ptr<SSL_CTX> current_ctx() const {
+        std::lock_guard lock(ctx_mutex);
+        return ctx;
+    }
+    std::shared_ptr<const minica::Crl> current_crl() const {
+        std::lock_guard lock(ctx_mutex);
+        return crl;
+    }
 };
 
 // One read buffer per thread: a connection keeps only its partial line.
@@ -187,7 +220,7 @@ void Connection::start() {
     socket_.non_blocking(true, ec);
     if (ec) return finish(lvl::warn, "setting up the socket: " + ec.message());
     ERR_clear_error();
-    ssl_.reset(SSL_new(server.ctx.get()));
+    ssl_.reset(SSL_new(server.current_ctx().get()));  // the SSL holds its own reference
     if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.native_handle()) != 1) {
         auto f = tls_failure(SSL_ERROR_SSL, 0);
         return finish(lvl::err, "setting up TLS: " + f.text);
@@ -234,6 +267,27 @@ void Connection::handshake_failed(int ssl_error, int saved_errno) {
 
 void Connection::established() {
     Server& server = worker_.server;
+    // A resumed session skips certificate verification: its client is
+    // checked here against the CRL as it is now.
+    if (SSL_session_reused(ssl_.get()) == 1)
+        if (auto crl = server.current_crl()) {
+            std::string why;
+            X509* peer = SSL_get0_peer_certificate(ssl_.get());
+            if (peer != nullptr) {
+                try {
+                    auto cert = minica::Certificate::from_native(peer);
+                    if (crl->issuer() == cert.issuer() && crl->is_revoked(cert.serial_hex()))
+                        why = "the client certificate " + cert.serial_hex() + " is revoked";
+                } catch (const std::exception& e) {
+                    why = e.what();
+                }
+            }
+            if (why.empty() && crl->next_update() < minica::now()) why = "the CRL is out of date";
+            if (!why.empty()) {
+                server.refused.fetch_add(1, std::memory_order_relaxed);
+                return close_gracefully(lvl::warn, "refused: resumed session: " + why);
+            }
+        }
     server.established.fetch_add(1, std::memory_order_relaxed);
     phase_ = Phase::reading;
     deadline_ = Clock::now() + server.idle_timeout;
@@ -317,6 +371,12 @@ void Connection::write() {
     }
     b.out.clear();
     b.out_pos = 0;
+    // Pipelined requests left waiting by the output cap come first.
+    if (server.opt.http && !b.in.empty() && !close_after_write_ && !worker_.stopping) {
+        consume_http(nullptr, 0);
+        if (phase_ == Phase::closed) return;
+        if (has_output()) return write();
+    }
     phase_ = Phase::reading;
     if (close_after_write_ || worker_.stopping)
         return close_gracefully(lvl::info, worker_.stopping ? "server stopping" : "closing");
@@ -364,9 +424,9 @@ void Connection::consume_line(const char* p, std::size_t n) {
 
 void Connection::consume_http(const char* p, std::size_t n) {
     Buffers& b = buffers();
-    b.in.append(p, n);
+    if (n > 0) b.in.append(p, n);
     if (!b.requests) b.requests.emplace(worker_.server.opt.max_line);
-    while (!close_after_write_) {
+    while (!close_after_write_ && b.out.size() - b.out_pos < kMaxPendingOutput) {
         std::optional<http::Request> request = b.requests->next(b.in);
         if (!request) return;
         http::PeerInfo info;
@@ -583,6 +643,49 @@ void Server::arm_trim() {
     });
 }
 
+// The CRL is re-read when its file changes (minica crl replaces it by
+// rename: a new inode) or once its nextUpdate has passed; a file that does
+// not parse or is not signed by a client CA keeps the one in use.
+void Server::arm_crl_check() {
+    crl_timer.expires_after(kCrlCheckInterval);
+    crl_timer.async_wait([this](const error_code& ec) {
+        if (ec || stopping) return;
+        struct stat st {};
+        const std::string path = opt.crl->string();
+        bool changed = ::stat(path.c_str(), &st) == 0 &&
+                       (st.st_ino != crl_state.stamp.st_ino || st.st_size != crl_state.stamp.st_size ||
+                        st.st_mtim.tv_sec != crl_state.stamp.st_mtim.tv_sec ||
+                        st.st_mtim.tv_nsec != crl_state.stamp.st_mtim.tv_nsec);
+        bool expired = crl_state.crl->next_update() < minica::now();
+        if (changed || (expired && !crl_state.expiry_reloaded)) {
+            try {
+                auto fresh = std::make_shared<const minica::Crl>(minica::Crl::load(*opt.crl));
+                auto next_ctx = make_ctx(fresh.get());
+                {
+                    std::lock_guard lock(ctx_mutex);
+                    ctx = std::move(next_ctx);
+                    crl = fresh;
+                }
+                crl_state.crl = fresh;
+                crl_state.stamp = st;
+                crl_state.expiry_reloaded = fresh->next_update() < minica::now();
+                if (crl_state.expiry_reloaded)
+                    log()->warn("the CRL {} (number {}) is out of date (next update {}): clients are refused "
+                                "until it is renewed", path, fresh->number(), minica::format_time(fresh->next_update()));
+                else
+                    log()->info("reloaded the CRL {}: number {}, {} revoked, next update {}", path, fresh->number(),
+                                fresh->entries().size(), minica::format_time(fresh->next_update()));
+            } catch (const std::exception& e) {
+                crl_state.stamp = st;  // not again until it changes
+                crl_state.expiry_reloaded = expired;
+                log()->warn("the CRL {} changed but cannot be used ({}): keeping CRL number {}", path, e.what(),
+                            crl_state.crl->number());
+            }
+        }
+        arm_crl_check();
+    });
+}
+
 void Server::on_signal(int signo) {
     if (stopping) {
         log()->warn("{} again: exiting now", signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -596,6 +699,7 @@ void Server::on_signal(int signo) {
     acceptor.close(ec);
     backoff.cancel();
     trim_timer.cancel();
+    crl_timer.cancel();
     for (auto& w : workers) asio::post(w->io, [wp = w.get()] { wp->stop(); });
     signals.async_wait([this](const error_code& e, int s) {
         if (!e) on_signal(s);
@@ -636,41 +740,54 @@ int serve(const ServeOptions& opt) {
             log()->warn("the CRL {} is out of date (next update {}): clients will be refused until it is renewed",
                         opt.crl->string(), minica::format_time(crl->next_update()));
     }
-    minica::ServerTlsOptions tls{.identity = identity, .client_roots = roots, .crls = {}};
-    if (crl) tls.crls.push_back(&*crl);
-    server->ctx.reset(minica::make_server_context(tls));
-    // Session tickets are stateful (SSL_OP_NO_TICKET: with TLS 1.3, OpenSSL 3.0
-    // then sends tickets that are only a session id into the server-side cache;
-    // with TLS 1.2 it resumes by session id from the same cache). Stateless
-    // tickets cost more than half again the CPU of a full mTLS handshake:
-    // OpenSSL 3.0 encodes the whole session, client certificate included, and
-    // decodes it straight back (construct_stateless_ticket), and decoding a
-    // certificate's public key goes through the slow OSSL_DECODER machinery
-    // (bench/echo.py measures server CPU per handshake with each choice). A stateful ticket
-    // costs a session copy and a cache insert, and with one ticket
-    // (opt.tickets, default 1) the cached session is the connection's own:
-    // idle connections hold no extra memory for it; each resumption hands out
-    // a fresh ticket (and resumption still runs a fresh ECDHE: psk_dhe_ke).
-    // The cache is bounded in size (oldest sessions go first) and in time: a
-    // resumed connection is not checked against the CRL again, so a session
-    // lives five minutes (nginx's default), not OpenSSL's two hours.
-    SSL_CTX* ctx = server->ctx.get();
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_num_tickets(ctx, static_cast<std::size_t>(opt.tickets));
-    SSL_CTX_set_session_cache_mode(ctx, opt.tickets > 0 ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
-    SSL_CTX_sess_set_cache_size(ctx, static_cast<long>(kSessionCacheSize));
-    SSL_CTX_set_timeout(ctx, kSessionLifetime);
-    // Read whole flights at once rather than a 5-byte record header, then its
-    // body (the client's Certificate, CertificateVerify and Finished come in
-    // one segment): fewer read(2) calls, less CPU per handshake. Safe with
-    // this loop: SSL_read is always called until it wants more from the socket.
-    SSL_CTX_set_read_ahead(ctx, 1);
-    // TLS 1.3: ChaCha20-Poly1305 first. Its per-connection state is smaller
-    // than AES-GCM's (OpenSSL keeps a GHASH table per direction), which adds
-    // up over thousands of idle connections (bench/echo.py --idle); a line echo's few bytes never feel AES-NI's speed. Clients that do not
-    // offer it get AES-GCM, and TLS 1.2 keeps the library's order.
-    if (SSL_CTX_set_ciphersuites(ctx, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384") != 1)
-        throw minica::Error(minica::ErrorKind::tls, "setting the TLS 1.3 cipher suites");
+    // Every context the server makes (at start, and for each new CRL).
+    server->make_ctx = [identity, roots, tickets = opt.tickets](const minica::Crl* crl) {
+        minica::ServerTlsOptions tls{.identity = identity, .client_roots = roots, .crls = {}};
+        if (crl != nullptr) tls.crls.push_back(crl);
+        std::shared_ptr<SSL_CTX> made(minica::make_server_context(tls), SSL_CTX_free);
+        // Session tickets are stateful (SSL_OP_NO_TICKET: with TLS 1.3, OpenSSL 3.0
+        // then sends tickets that are only a session id into the server-side cache;
+        // with TLS 1.2 it resumes by session id from the same cache). Stateless
+        // tickets cost more than half again the CPU of a full mTLS handshake:
+        // OpenSSL 3.0 encodes the whole session, client certificate included, and
+        // decodes it straight back (construct_stateless_ticket), and decoding a
+        // certificate's public key goes through the slow OSSL_DECODER machinery
+        // (bench/echo.py measures server CPU per handshake with each choice). A stateful ticket
+        // costs a session copy and a cache insert, and with one ticket
+        // (--tickets, default 1) the cached session is the connection's own:
+        // idle connections hold no extra memory for it; each resumption hands out
+        // a fresh ticket (and resumption still runs a fresh ECDHE: psk_dhe_ke).
+        // The cache is bounded in size (oldest sessions go first) and in time
+        // (five minutes, nginx's default, not OpenSSL's two hours). A resumed
+        // session's client is checked against the current CRL
+        // (Connection::established), and a new CRL brings a new context whose
+        // cache knows none of the old sessions.
+        SSL_CTX* ctx = made.get();
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(ctx, static_cast<std::size_t>(tickets));
+        SSL_CTX_set_session_cache_mode(ctx, tickets > 0 ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+        SSL_CTX_sess_set_cache_size(ctx, static_cast<long>(kSessionCacheSize));
+        SSL_CTX_set_timeout(ctx, kSessionLifetime);
+        // Read whole flights at once rather than a 5-byte record header, then its
+        // body (the client's Certificate, CertificateVerify and Finished come in
+        // one segment): fewer read(2) calls, less CPU per handshake. Safe with
+        // this loop: SSL_read is always called until it wants more from the socket.
+        SSL_CTX_set_read_ahead(ctx, 1);
+        // TLS 1.3: ChaCha20-Poly1305 first. Its per-connection state is smaller
+        // than AES-GCM's (OpenSSL keeps a GHASH table per direction), which adds
+        // up over thousands of idle connections (bench/echo.py --idle); a line echo's few bytes never feel AES-NI's speed. Clients that do not
+        // offer it get AES-GCM, and TLS 1.2 keeps the library's order.
+        if (SSL_CTX_set_ciphersuites(ctx, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384") != 1)
+            throw minica::Error(minica::ErrorKind::tls, "setting the TLS 1.3 cipher suites");
+        return made;
+    };
+    if (crl) {
+        server->crl = std::make_shared<const minica::Crl>(*crl);
+        server->crl_state.crl = server->crl;
+        ::stat(opt.crl->c_str(), &server->crl_state.stamp);
+        server->crl_state.expiry_reloaded = crl->next_update() < now;
+    }
+    server->ctx = server->make_ctx(server->crl.get());
 
     std::uint64_t fds = raise_fd_limit();
     std::size_t fd_room = fds > 64 ? static_cast<std::size_t>(fds - 64) : 16;
@@ -714,6 +831,7 @@ int serve(const ServeOptions& opt) {
     });
     s->accept_next();
     s->arm_trim();
+    if (opt.crl) s->arm_crl_check();
     std::thread joiner;
     {
         // The control loop (accept + signals) ends when every worker has finished.
