@@ -195,6 +195,37 @@ class Limits(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0, srv.log()[-2000:])
 
+    # ---- names from clients are escaped in the log ------------------------------------
+
+    def test_names_and_requests_are_escaped_in_the_log(self):
+        """A client certificate whose CN and SAN carry ESC and a newline, and an
+        HTTP request target with bytes that are not UTF-8: the log shows them
+        as \\xNN, one entry per line. Before: written raw."""
+        p = self.pki
+        evil = p._leaf("evil", "eve\x1b[31m\nFAKE log line", p.root, client=True,
+                       dns=["e\x1b]0;pwned\x07.test"])
+        srv = EchoServer(p.server.fullchain, p.server.key, p.root.cert, "--http")
+        try:
+            mark = srv.mark()
+            s = self.tls(srv, evil)
+            s.sendall(b"GET /\xff\x1b[2J HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            self.assertTrue(srv.wait_log(r"client .*eve", since=mark), srv.log()[-2000:])
+            srv.wait_log(r'" \d{3}$', since=mark)
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log()[-2000:])
+        log = srv.log()
+        self.assertNotIn("\x1b", log)
+        self.assertNotIn("\x07", log)
+        self.assertNotIn("\nFAKE", log)
+        self.assertIn("\\x1b", log)
+
 
 if __name__ == "__main__":
     echo_certs.main(sys.modules[__name__])

@@ -37,6 +37,7 @@
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
 #include "minica/revocation.hpp"
+#include "minica/text.hpp"
 #include "minica/tls.hpp"
 
 namespace echo {
@@ -433,7 +434,7 @@ void Connection::consume_http(const char* p, std::size_t n) {
         if (request->refused == 431) {
             log()->warn("{}: HTTP request head longer than {} bytes, closing", tag(), worker_.server.opt.max_line);
         } else if (request->refused != 0) {
-            log()->warn("{}: malformed HTTP request ({}), closing", tag(), request->why);
+            log()->warn("{}: malformed HTTP request ({}), closing", tag(), minica::printable(request->why));
         } else {
             X509* peer = SSL_get0_peer_certificate(ssl_.get());
             info.version = SSL_get_version(ssl_.get());
@@ -454,7 +455,9 @@ void Connection::consume_http(const char* p, std::size_t n) {
         b.out += response.bytes;
         ++lines_;
         if (request->refused == 0)
-            log()->info("{}: \"{} {} {}\" {}", tag(), request->method, request->target, request->version,
+            // What the client sent, escaped: a log line is one line.
+            log()->info("{}: \"{} {} {}\" {}", tag(), minica::escape(request->method), minica::escape(request->target),
+                        minica::escape(request->version),
                         response.status);
         if (response.close) {
             close_after_write_ = true;
