@@ -30,6 +30,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// "<prefix><a>[-<b>].example", appended: GCC 12 at -O3 warns (-Wrestrict, a
+// false positive, GCC bug 105651) about "t" + std::to_string(...).
+std::string numbered(const char* prefix, int a, int b = -1) {
+    std::string s = prefix;
+    s += std::to_string(a);
+    if (b >= 0) {
+        s += '-';
+        s += std::to_string(b);
+    }
+    s += ".example";
+    return s;
+}
+
 // 2026-01-01T00:00:00Z: a fixed clock (DESIGN §12).
 const Time t0 = Time{std::chrono::seconds{1767225600}};
 
@@ -420,7 +433,7 @@ TEST_CASE("concurrent writers on separate connections") {
                     auto inv = open_sqlite_inventory(db);
                     for (int i = 0; i < each; ++i) {
                         issued[t].push_back(
-                            issue(*inv, "t" + std::to_string(t) + "-" + std::to_string(i) + ".example").serial_hex());
+                            issue(*inv, numbered("t", t, i)).serial_hex());
                         numbers[t].push_back(inv->next_crl_number());
                     }
                 } catch (const std::exception& e) {
@@ -453,7 +466,7 @@ TEST_CASE("one inventory shared across threads") {
     for (int t = 0; t < 4; ++t)
         pool.emplace_back([&, t] {
             for (int i = 0; i < 10; ++i) {
-                issue(*inv, "s" + std::to_string(t) + "-" + std::to_string(i) + ".example");
+                issue(*inv, numbered("s", t, i));
                 (void)inv->list();
             }
         });
@@ -467,7 +480,7 @@ TEST_CASE("a truncated or corrupt inventory is an error, never an empty listing"
     std::vector<std::string> recorded;
     {
         auto inv = open_sqlite_inventory(good);
-        for (int i = 0; i < 5; ++i) recorded.push_back(issue(*inv, "c" + std::to_string(i) + ".example").serial_hex());
+        for (int i = 0; i < 5; ++i) recorded.push_back(issue(*inv, numbered("c", i)).serial_hex());
         inv->revoke(recorded[0], RevocationReason::key_compromise, t0);
     }
     REQUIRE_FALSE(fs::exists(fs::path(good) += "-wal"));  // closed cleanly: no WAL left

@@ -76,6 +76,15 @@ ErrorKind kind_of(const std::function<void()>& f) {
     return ErrorKind::invalid_argument;
 }
 
+// "f<mask>-<mode>", appended (GCC 12 -O3 -Wrestrict false positive on "f" + std::string).
+std::string fmt_name(const char* prefix, unsigned a, unsigned b) {
+    std::string s = prefix;
+    s += std::to_string(a);
+    s += '-';
+    s += std::to_string(b);
+    return s;
+}
+
 InitOptions quick_options() {
     InitOptions o;
     o.ca.subject.common_name = "store test CA";
@@ -90,7 +99,7 @@ TEST_CASE("write_file_atomic: content and exact mode whatever the umask") {
     for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}, mode_t{0777}}) {
         Umask u(mask);
         for (unsigned mode : {0600u, 0400u, 0644u, 0640u}) {
-            fs::path p = dir.path / ("f" + std::to_string(mask) + "-" + std::to_string(mode));
+            fs::path p = dir.path / fmt_name("f", mask, mode);
             write_file_atomic(p, "hello\n", mode);
             CHECK(mode_of(p) == mode);
             CHECK(read_file(p) == "hello\n");
@@ -569,4 +578,60 @@ TEST_CASE("issue: a CSR contributes its key and names, never a CA; renew keeps n
     CHECK(renewed.issued.certificate.names() == to_renew.certificate.names());
     CHECK(Certificate::load(tmp.path / "r" / "cert.pem") == renewed.issued.certificate);
     CHECK(ca.inventory().list().size() == 3);
+}
+
+TEST_CASE("revocation: verify asks the inventory, then the published CRLs; a revoked intermediate is on the "
+          "root's CRL and issues nothing more") {
+    TempDir tmp;
+    InitOptions o = quick_options();
+    o.intermediate = true;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", o);
+    const Certificate root = Certificate::load(ca.root_path());
+    const Certificate inter = Certificate::load(ca.cert_path());
+    Issued a = ca.issue({.names = {"a.example.test"}});
+    Issued b = ca.issue({.names = {"b.example.test"}});
+    CHECK(ca.verify(a.certificate, {}).ok);
+
+    // Recorded, not yet published: the inventory answers.
+    ca.revoke(a.certificate, RevocationReason::key_compromise);
+    VerifyResult r = ca.verify(a.certificate, {});
+    CHECK_FALSE(r.ok);
+    REQUIRE(r.revoked.has_value());
+    CHECK(r.revoked->reason == "keyCompromise");
+    CHECK(r.revoked->source.find("inventory") != std::string::npos);
+    CHECK(r.reason.find("at depth 0") != std::string::npos);
+    CHECK(ca.verify(b.certificate, {}).ok);
+
+    // Published: both levels, each signed by its issuer.
+    PublishedCrls p = ca.publish_crls({});
+    CHECK(p.issuing.entries == 1);
+    CHECK(p.issuing.crl.signed_by(inter));
+    CHECK(p.issuing.crl.is_revoked(a.certificate.serial_hex()));
+    REQUIRE(p.root.has_value());
+    CHECK(p.root->entries == 0);
+    CHECK(p.root->crl.signed_by(root));
+    CHECK(p.root->crl.number() > p.issuing.crl.number());
+    // A verifier without the inventory, given the CRLs.
+    VerifyOptions with_crls;
+    with_crls.crls = {&p.issuing.crl, &p.root->crl};
+    VerifyResult foreign = verify_chain(a.certificate, a.intermediates, {root}, with_crls);
+    CHECK_FALSE(foreign.ok);
+    REQUIRE(foreign.revoked.has_value());
+    CHECK(foreign.revoked->reason == "keyCompromise");
+    CHECK(verify_chain(b.certificate, b.intermediates, {root}, with_crls).ok);
+
+    // The intermediate: revoked once, refuses to issue, listed by the root only.
+    ca.revoke(inter.serial_hex(), RevocationReason::ca_compromise);
+    CHECK(kind_of([&] { ca.revoke(inter.serial_hex(), RevocationReason::ca_compromise); }) == ErrorKind::policy);
+    CHECK(kind_of([&] { ca.issue({.names = {"c.example.test"}}); }) == ErrorKind::policy);
+    p = ca.publish_crls({});  // replaces its own earlier CRLs
+    CHECK(p.root->crl.is_revoked(inter.serial_hex()));
+    CHECK_FALSE(p.issuing.crl.is_revoked(inter.serial_hex()));
+    r = ca.verify(b.certificate, {});
+    CHECK_FALSE(r.ok);
+    CHECK(r.reason.find("at depth 1") != std::string::npos);
+    // A file that is not an earlier CRL of this CA is kept.
+    write_file_atomic(tmp.path / "precious.pem", "keep\n", 0644);
+    CHECK(kind_of([&] { ca.publish_crls({.out = tmp.path / "precious.pem"}); }) == ErrorKind::exists);
+    CHECK(read_file(tmp.path / "precious.pem") == "keep\n");
 }

@@ -279,14 +279,7 @@ bool Stmt::step() {
     inv_.fail_sqlite();
 }
 
-std::string temp_name(const fs::path& path) {
-    std::random_device rd;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, ".tmp-%08x%08x", rd(), rd());
-    fs::path dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    return (dir / ("." + path.filename().string() + buf)).string();
-}
+std::string temp_name(const fs::path& path) { return detail::temp_sibling(path).string(); }
 
 void remove_db_files(const std::string& file) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((file + suffix).c_str());

@@ -95,7 +95,7 @@ std::string serial_hex(const ASN1_INTEGER* serial) {
     OpensslMem<char> hex(BN_bn2hex(bn.get()));
     if (!hex) throw_openssl(ErrorKind::crypto, "reading serial number");
     std::string out(hex.get());
-    if (!out.empty() && out[0] == '-') return "-" + out.substr(out.find_first_not_of("-0"));
+    if (!out.empty() && out[0] == '-') return out.erase(1, out.find_first_not_of("-0") - 1);
     return out.substr(out.find_first_not_of('0'));  // BN_bn2hex pads to whole octets
 }
 
