@@ -69,17 +69,22 @@ SSL* ssl_of(X509_STORE_CTX* store_ctx) {
 }
 
 // Installed by harden(): keeps OpenSSL's verdict, remembers the first reason.
-int recording_verify_callback(int preverify_ok, X509_STORE_CTX* store_ctx) {
+// Called from OpenSSL's C code: nothing may be thrown through it (the reason
+// is only lost when memory runs out).
+int recording_verify_callback(int preverify_ok, X509_STORE_CTX* store_ctx) noexcept {
     if (preverify_ok == 1) return 1;
-    int err = X509_STORE_CTX_get_error(store_ctx);
-    int depth = X509_STORE_CTX_get_error_depth(store_ctx);
-    X509* cert = X509_STORE_CTX_get_current_cert(store_ctx);
-    std::string text = X509_verify_cert_error_string(err);
-    if (cert != nullptr) {
-        text += " (depth " + std::to_string(depth) + ": " + name_line(X509_get_subject_name(cert));
-        text += ", issued by " + name_line(X509_get_issuer_name(cert)) + ")";
+    try {
+        int err = X509_STORE_CTX_get_error(store_ctx);
+        int depth = X509_STORE_CTX_get_error_depth(store_ctx);
+        X509* cert = X509_STORE_CTX_get_current_cert(store_ctx);
+        std::string text = X509_verify_cert_error_string(err);
+        if (cert != nullptr) {
+            text += " (depth " + std::to_string(depth) + ": " + name_line(X509_get_subject_name(cert));
+            text += ", issued by " + name_line(X509_get_issuer_name(cert)) + ")";
+        }
+        record_failure(ssl_of(store_ctx), std::move(text));
+    } catch (...) {
     }
-    record_failure(ssl_of(store_ctx), std::move(text));
     return preverify_ok;
 }
 
@@ -124,19 +129,30 @@ std::vector<std::string> parse_pins(const std::string& spec) {
 }
 
 // Chain verification first (its reason wins), then the pin of the leaf.
-int pinning_verify(X509_STORE_CTX* store_ctx, void* arg) {
+// Called from OpenSSL's C code: nothing may be thrown through it; out of
+// memory, the connection is refused.
+int pinning_verify(X509_STORE_CTX* store_ctx, void* arg) noexcept {
     int ok = X509_verify_cert(store_ctx);
     if (ok <= 0) return ok;
-    const auto* pins = static_cast<const std::vector<std::string>*>(arg);
-    X509* leaf = X509_STORE_CTX_get0_cert(store_ctx);
-    std::string presented = leaf != nullptr ? spki_pin_of(leaf) : std::string();
-    for (const auto& pin : *pins)
-        if (pin == presented) return 1;
-    std::string expected;
-    for (const auto& pin : *pins) expected += (expected.empty() ? "" : ";") + pin;
-    record_failure(ssl_of(store_ctx), "SPKI pin mismatch: expected " + expected +
-                                          ", the server presented " + presented);
     X509_STORE_CTX_set_error(store_ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+    try {
+        const auto* pins = static_cast<const std::vector<std::string>*>(arg);
+        X509* leaf = X509_STORE_CTX_get0_cert(store_ctx);
+        std::string presented = leaf != nullptr ? spki_pin_of(leaf) : std::string();
+        for (const auto& pin : *pins)
+            if (pin == presented) {
+                X509_STORE_CTX_set_error(store_ctx, X509_V_OK);
+                return 1;
+            }
+        std::string expected;
+        for (const auto& pin : *pins) {
+            if (!expected.empty()) expected += ';';
+            expected += pin;
+        }
+        record_failure(ssl_of(store_ctx), "SPKI pin mismatch: expected " + expected +
+                                              ", the server presented " + presented);
+    } catch (...) {
+    }
     return 0;
 }
 
