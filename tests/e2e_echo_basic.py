@@ -208,15 +208,8 @@ class EchoBasics(unittest.TestCase):
         self.assertIn('name "localhost"', r.stderr)
 
 
-class ServerLimits(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="echo-limits-")
-        cls.pki = EchoPki(cls.tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
+class ServerLimits(echo_certs.PkiTestCase):
+    temp_prefix = "echo-limits-"
 
     def server(self, *extra):
         p = self.pki

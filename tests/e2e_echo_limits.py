@@ -8,14 +8,13 @@ import os
 import socket
 import ssl
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import echo_certs  # noqa: E402
-from echo_certs import EchoPki, EchoServer, connect  # noqa: E402
+from echo_certs import EchoServer, connect  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
@@ -28,15 +27,8 @@ def rss_kb(pid):
     raise RuntimeError("no VmRSS")
 
 
-class Limits(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="echo-limits-")
-        cls.pki = EchoPki(cls.tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
+class Limits(echo_certs.PkiTestCase):
+    temp_prefix = "echo-limits-"
 
     contexts = {}
 

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 import unittest
 from dataclasses import dataclass
@@ -199,6 +200,20 @@ class EchoPki:
                 f.write(_pem(i.certificate))
         return path
 
+
+
+class PkiTestCase(unittest.TestCase):
+    """A test case with one EchoPki in a temporary directory for the whole class."""
+    temp_prefix = "echo-"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix=cls.temp_prefix)
+        cls.pki = EchoPki(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
 
 
 # ---- running the programs (shared by the e2e_echo_* tests) -----------------

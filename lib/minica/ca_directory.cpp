@@ -297,6 +297,31 @@ bool CaDirectory::has_intermediate() const { return path_exists(root_path()); }
 fs::path CaDirectory::trust_anchor_path() const { return has_intermediate() ? root_path() : cert_path(); }
 
 namespace {
+// The CA passphrase, asked at most once and only when a key needs it,
+// wiped when the call that asked is done.
+class AskedPassphrase {
+public:
+    explicit AskedPassphrase(const std::function<std::string()>& ask) : ask_(ask) {}
+    AskedPassphrase(const AskedPassphrase&) = delete;
+    AskedPassphrase& operator=(const AskedPassphrase&) = delete;
+    ~AskedPassphrase() {
+        if (value_) OPENSSL_cleanse(value_->data(), value_->size());
+    }
+    // For a key that is encrypted or not.
+    std::optional<std::string_view> operator()(bool encrypted) {
+        if (!encrypted) return std::nullopt;
+        if (!value_) {
+            if (!ask_) throw Error(ErrorKind::passphrase, "the CA key is encrypted and no passphrase was given");
+            value_ = ask_();
+        }
+        return std::string_view(*value_);
+    }
+
+private:
+    const std::function<std::string()>& ask_;
+    std::optional<std::string> value_;
+};
+
 bool pem_key_encrypted(const fs::path& key) {
     const std::string pem = read_file(key);
     return pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string::npos ||
@@ -353,19 +378,8 @@ VerifyResult CaDirectory::verify(const Certificate& leaf, std::vector<Certificat
 
 InventoryRecord CaDirectory::revoke(const std::variant<std::string, Certificate>& target, RevocationReason reason,
                                     const std::function<std::string()>& ca_passphrase) {
-    std::optional<std::string> pass;
-    if (key_encrypted()) {
-        if (!ca_passphrase) throw Error(ErrorKind::passphrase, "the CA key is encrypted and no passphrase was given");
-        pass = ca_passphrase();
-    }
-    std::optional<Authority> ca;
-    try {
-        ca.emplace(authority(pass ? std::optional<std::string_view>(*pass) : std::nullopt));
-    } catch (...) {
-        if (pass) OPENSSL_cleanse(pass->data(), pass->size());
-        throw;
-    }
-    if (pass) OPENSSL_cleanse(pass->data(), pass->size());
+    AskedPassphrase passphrase(ca_passphrase);
+    std::optional<Authority> ca(authority(passphrase(key_encrypted())));
     std::string serial;
     if (const auto* cert = std::get_if<Certificate>(&target)) {
         bool ours = cert->signed_by(ca->certificate());
@@ -416,22 +430,11 @@ PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
     check_writable({out}, replace);
     if (root) check_writable({root_out}, replace_root);
 
-    std::optional<std::string> pass;
-    auto passphrase = [&]() -> std::optional<std::string_view> {
-        if (!pass) {
-            if (!r.ca_passphrase) throw Error(ErrorKind::passphrase, "the CA key is encrypted and no passphrase was given");
-            pass = r.ca_passphrase();
-        }
-        return std::string_view(*pass);
-    };
-    struct Wipe {  // the passphrase does not outlive the call
-        std::optional<std::string>& p;
-        ~Wipe() { if (p) OPENSSL_cleanse(p->data(), p->size()); }
-    } wipe{pass};
-    Authority ca = authority(key_encrypted() ? passphrase() : std::nullopt);
+    AskedPassphrase passphrase(r.ca_passphrase);
+    Authority ca = authority(passphrase(key_encrypted()));
     std::optional<Authority> root_ca;
     if (root) {
-        PrivateKey key = PrivateKey::load(root_key, pem_key_encrypted(root_key) ? passphrase() : std::nullopt);
+        PrivateKey key = PrivateKey::load(root_key, passphrase(pem_key_encrypted(root_key)));
         if (!root->matches(key))
             throw Error(ErrorKind::policy, "root key " + root_key.string() + " does not match " + root_path().string());
         root_ca.emplace(*root, std::move(key));
