@@ -350,11 +350,15 @@ class Flow(ClassTempDir):
         self.assertTrue(good, why)
         good, why = pyca_verify(ca / "ca.pem", out / "www.example.test/cert.pem", name="www.example.test")
         self.assertTrue(good, why)
-        # an intermediate carries the constraints; the root does not
+        # with --intermediate both carry the constraints: the root is what a
+        # machine trusts (minica trust installs it)
         ca2 = self.tmp / "nc-ca2"
         self.ok(["init", "--intermediate", "--permit", ".corp.test"], ca=ca2)
-        self.assertIn("name_constraints", self.ok(["inspect", "--json", ca2 / "ca.pem"]).json())
-        self.assertNotIn("name_constraints", self.ok(["inspect", "--json", ca2 / "root.pem"]).json())
+        for f in ("ca.pem", "root.pem"):
+            j = self.ok(["inspect", "--json", ca2 / f]).json()
+            self.assertEqual(j["name_constraints"]["permitted"]["dns"], [".corp.test"], f)
+        r = minica(["sign", "a.other.test", "--out", out], ca=ca2)
+        self.assertEqual(r.code, 1, r)
         self.ok(["sign", "a.corp.test", "--out", out], ca=ca2)
         good, why = openssl_verify(ca2 / "root.pem", out / "a.corp.test/cert.pem", ca2 / "chain.pem",
                                    host="a.corp.test")

@@ -30,7 +30,7 @@ EXPECTED_OUTPUT = re.compile(r"^minica consumer: ok \(CN=localhost, chain of 3, 
 PUBLIC_HEADERS = [
     "authority.hpp", "ca_directory.hpp", "certificate.hpp", "csr.hpp", "error.hpp", "files.hpp", "inventory.hpp",
     "key.hpp", "log.hpp", "names.hpp", "policy.hpp", "profile.hpp", "revocation.hpp", "testing.hpp", "text.hpp",
-    "tls.hpp", "types.hpp", "verify.hpp",
+    "tls.hpp", "truststore.hpp", "types.hpp", "verify.hpp",
 ]
 
 

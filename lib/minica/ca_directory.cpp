@@ -249,6 +249,10 @@ CaDirectory CaDirectory::init_locked(const fs::path& dir, const InitOptions& opt
             ro.validity = default_root_validity;
             ro.now = options.ca.now;
         }
+        // The root is what `minica trust` installs: without constraints of
+        // its own it carries the intermediate's, or the machine would trust
+        // it for every name whatever the intermediate says.
+        if (ro.constraints.empty()) ro.constraints = options.ca.constraints;
         root.emplace(Authority::create_root(ro));
         CaOptions io = options.ca;
         if (!io.path_len) io.path_len = 0;

@@ -134,7 +134,9 @@ struct InitOptions {
     bool intermediate = false;  // a root signs an intermediate; the intermediate issues
     // With `intermediate`: the root's options. Default: ca's subject with
     // " Root" appended to the common name, ca's key type and clock,
-    // default_root_validity, no name constraints (they go on the intermediate).
+    // default_root_validity. Either way, a root without name constraints of
+    // its own gets ca's (so that the trust anchor a machine installs is
+    // constrained too, not only the intermediate).
     std::optional<CaOptions> root;
     std::optional<std::string> passphrase;  // encrypts the CA key(s)
     Policy policy;

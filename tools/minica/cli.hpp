@@ -51,6 +51,7 @@ Verb add_list(CLI::App& app, const Globals& g);
 Verb add_revoke(CLI::App& app, const Globals& g);
 Verb add_crl(CLI::App& app, const Globals& g);
 Verb add_renew(CLI::App& app, const Globals& g);
+Verb add_trust(CLI::App& app, const Globals& g);
 
 // Usage errors found after parsing (conflicting flags CLI11 cannot express):
 // main exits 2, as for any CLI11 parse error.

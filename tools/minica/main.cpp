@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     static constexpr std::pair<std::string_view, Verb (*)(CLI::App&, const Globals&)> all_verbs[] = {
         {"init", add_init}, {"sign", add_sign},     {"csr", add_csr},   {"inspect", add_inspect},
         {"verify", add_verify}, {"export", add_export}, {"list", add_list}, {"revoke", add_revoke},
-        {"crl", add_crl},   {"renew", add_renew}};
+        {"crl", add_crl},   {"renew", add_renew},   {"trust", add_trust}};
     bool known = false;
     for (const auto& [name, add] : all_verbs) known = known || name == named;
     std::vector<Verb> verbs;
