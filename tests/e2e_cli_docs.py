@@ -217,6 +217,22 @@ class CliDocs(unittest.TestCase):
                         p = run([shell, "-n", os.path.join(DOCS, name)])
                         self.assertEqual((p.returncode, p.stderr), (0, ""))
 
+    def test_fish_completes_verbs_options_and_choices(self):
+        if not shutil.which("fish"):
+            self.skipTest("fish is not installed")
+
+        def fish(prog, line):
+            script = os.path.join(DOCS, prog + ".fish")
+            p = run(["fish", "--no-config", "-c", f"source {shlex.quote(script)}; complete -C {shlex.quote(line)}"])
+            self.assertEqual(p.stderr, "")
+            return {c.split("\t")[0] for c in p.stdout.splitlines()}
+
+        self.assertEqual(fish("minica", "minica si"), {"sign"})
+        self.assertEqual(fish("minica", "minica sign --key "), set(KEY_TYPES))
+        want = {o for o in self.verb_options("minica", "sign") if o.startswith("--p")}
+        self.assertEqual(fish("minica", "minica sign --p"), want)
+        self.assertEqual(fish("minica-echo", "minica-echo serve --ha"), {"--handshake-timeout"})
+
     def test_the_describe_verb_refuses_an_unknown_format(self):
         p = run([PROGRAMS["minica"], "__describe", "--format", "html"], stdin=subprocess.DEVNULL)
         self.assertEqual(p.returncode, 2, p.stderr)
