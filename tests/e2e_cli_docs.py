@@ -80,6 +80,30 @@ def complete(prog, words, cwd=None):
     return {w for w in p.stdout.splitlines() if w}
 
 
+# Completes a command line in an interactive zsh on a pseudo-terminal (zsh
+# completes only inside its line editor): compadd is wrapped to print each
+# match after a \x01 marker, and the shell exits once completion is done.
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT=; fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -D"
+zpty -w z 'zstyle ":completion:*" list-grouped false; zstyle ":completion:*" insert-tab false'
+zpty -w z 'compadd() { if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return; fi; local -a h; builtin compadd -A h "$@"; (( $#h )) && print -rl -- $'"'"'\x01'"'"'${^h}; }'
+zpty -w z 'bindkey "^I" complete-word; comppostfuncs=(exit)'
+zpty -w z "$2"$'\t'
+local line
+while zpty -r z line; do print -rn -- $line; done
+"""
+
+
+def zsh_complete(line):
+    with tempfile.NamedTemporaryFile("w", suffix=".zsh") as driver:
+        driver.write(ZSH_DRIVER)
+        driver.flush()
+        p = run(["zsh", "-f", driver.name, DOCS, line])
+    return {m.split("\r")[0] for m in re.findall(r"\x01([^\n]*)", p.stdout)}
+
+
 def man_text(prog):
     """The man page as man shows it, in plain ASCII (no overstriking)."""
     p = run(["groff", "-man", "-Tascii", "-P-c", "-P-b", "-P-u", os.path.join(DOCS, prog + ".1")])
@@ -216,6 +240,16 @@ class CliDocs(unittest.TestCase):
                     with self.subTest(shell=shell, prog=prog):
                         p = run([shell, "-n", os.path.join(DOCS, name)])
                         self.assertEqual((p.returncode, p.stderr), (0, ""))
+
+    def test_zsh_completes_verbs_options_and_choices(self):
+        if not shutil.which("zsh"):
+            self.skipTest("zsh is not installed")
+        self.assertEqual(zsh_complete("minica si"), {"sign"})
+        self.assertEqual(zsh_complete("minica sign --key "), set(KEY_TYPES))
+        want = {o for o in self.verb_options("minica", "sign") if o.startswith("--p")}
+        self.assertEqual(zsh_complete("minica sign --p"), want)
+        self.assertEqual(zsh_complete("minica --ca-dir /tmp sign --ke"), {"--key"})
+        self.assertEqual(zsh_complete("minica-echo serve --ha"), {"--handshake-timeout"})
 
     def test_fish_completes_verbs_options_and_choices(self):
         if not shutil.which("fish"):
