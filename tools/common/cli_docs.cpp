@@ -23,8 +23,9 @@ namespace {
 std::vector<std::string> choices_of(const std::string& type_name) {
     std::vector<std::string> out;
     auto open = type_name.find(":{");
-    if (open == std::string::npos || type_name.back() != '}') return out;
-    std::istringstream items(type_name.substr(open + 2, type_name.size() - open - 3));
+    auto close = type_name.find('}', open);
+    if (open == std::string::npos || close == std::string::npos) return out;
+    std::istringstream items(type_name.substr(open + 2, close - open - 2));
     for (std::string item; std::getline(items, item, ',');) out.push_back(item);
     return out;
 }
@@ -37,6 +38,7 @@ OptionDoc option_doc(const CLI::Option& opt) {
     if (opt.get_type_size_max() > 0) {
         std::string type = opt.get_type_name();
         d.value = type.substr(0, type.find(':'));
+        if (d.value.empty()) d.value = "VALUE";  // an option with no type name still takes one
         d.choices = choices_of(type);
     }
     d.description = opt.get_description();
@@ -70,8 +72,7 @@ bool has_positional(const CommandDoc& c) {
 }
 
 // A verb with fallthrough also takes its program's options: the completion
-// of "minica sign -" offers --ca-dir too.
-// The verb's own -h/--help hides the program's.
+// of "minica sign -" offers --ca-dir too (but one -h/--help, the verb's).
 CommandDoc with_inherited(const CommandDoc& verb, const CommandDoc& program) {
     CommandDoc v = verb;
     if (!v.fallthrough) return v;
