@@ -2,9 +2,10 @@
 """Packaging: minica as someone else's dependency.
 
 From the build directory under test (MINICA_BUILD_ROOT):
-  - `meson install --destdir` into a staging tree: headers, library, tools and
-    minica.pc are all there, the installed headers compile on their own, and
-    minica/testing.hpp pulls in no Asio, spdlog or nlohmann/json.hpp;
+  - `meson install --destdir` into a staging tree: headers, library, tools,
+    their man pages and shell completion, and minica.pc are all there, the
+    installed headers compile on their own, and minica/testing.hpp pulls in
+    no Asio, spdlog or nlohmann/json.hpp;
   - examples/consumer-meson builds against the staging tree through
     pkg-config (PKG_CONFIG_PATH + PKG_CONFIG_SYSROOT_DIR) and runs;
   - examples/consumer-cmake builds through CMake's pkg_check_modules against
@@ -78,6 +79,8 @@ class Staged(unittest.TestCase):
         cls.includedir = cls.prefix / opts["includedir"] if not opts["includedir"].startswith("/") \
             else cls.stage / opts["includedir"].lstrip("/")
         cls.bindir = cls.prefix / opts["bindir"]
+        cls.datadir = cls.prefix / opts["datadir"]
+        cls.mandir = cls.prefix / opts["mandir"]
         cls.pcdir = cls.libdir / "pkgconfig"
         cls.installed = json.loads(run(["meson", "introspect", BUILD, "--installed"]))
         # --no-rebuild: the suite runs after the build; rebuilding here could
@@ -121,6 +124,17 @@ class Staged(unittest.TestCase):
             if any(pathlib.PurePosixPath(d).name == tool for d in self.installed.values()):
                 path = self.bindir / tool
                 self.assertTrue(os.access(path, os.X_OK), f"{path} is not an executable")
+
+    def test_man_pages_and_shell_completion(self):
+        # Printed by the programs at build time (tools/docs/meson.build), where
+        # Debian's packages put them: man-db, bash-completion, zsh and fish look there.
+        for tool in ("minica", "minica-echo"):
+            for path in (self.mandir / "man1" / f"{tool}.1",
+                         self.datadir / "bash-completion" / "completions" / tool,
+                         self.datadir / "zsh" / "vendor-completions" / f"_{tool}",
+                         self.datadir / "fish" / "vendor_completions.d" / f"{tool}.fish"):
+                self.assertTrue(path.is_file(), f"{path} is not installed")
+                self.assertIn(tool, path.read_text(), f"{path} does not describe {tool}")
 
     def test_pc_file_is_complete_and_relocatable(self):
         pc = (self.pcdir / "minica.pc").read_text()

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench.hpp"
+#include "cli_docs.hpp"
 #include "client.hpp"
 #include "common.hpp"
 #include "minica/error.hpp"
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
         "Each connection: TCP connect, full mTLS handshake (no resumption), one echo, close_notify.\n"
         "Reports handshakes/s, latency percentiles (connect to echo) and client CPU ms per handshake.");
 
+    // Hidden: prints the man page or shell completion (tools/common/cli_docs.hpp).
+    auto describe = minica::cli_docs::add_describe_verb(app);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -87,6 +91,10 @@ int main(int argc, char** argv) {
         if (*serve) return echo::serve(so);
         if (*conn) return echo::connect(co);
         if (*bench) return echo::bench(bo);
+        if (*describe.command) {
+            describe.run();
+            return echo::exit_ok;
+        }
         return echo::exit_usage;
     } catch (const echo::Failure& f) {
         std::cerr << "minica-echo: " << f.message << "\n";

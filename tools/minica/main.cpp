@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.hpp"
+#include "cli_docs.hpp"
 #include "minica/error.hpp"
 
 namespace {
@@ -142,6 +143,10 @@ int main(int argc, char** argv) {
     std::vector<Verb> verbs;
     for (const auto& [name, add] : all_verbs)
         if (!known || name == named) verbs.push_back(add(app, g));
+    // The hidden __describe (man page, completion) is not in the table: named,
+    // it is unknown to it, so every verb is built for it to describe.
+    auto describe = minica::cli_docs::add_describe_verb(app);
+    verbs.push_back({describe.command, describe.run});
     try {
         app.parse(argc, argv);
         setup_logging(g);
