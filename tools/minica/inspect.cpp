@@ -129,6 +129,7 @@ Verb add_inspect(CLI::App& app, const Globals&) {
 
     return {cmd, [a] {
                 const std::string data = read_file(a->file);
+                if (data.empty()) throw Error(ErrorKind::parse, a->file + ": empty file");
                 const bool pem = data.find("-----BEGIN ") != std::string::npos;
                 nlohmann::json j;
                 switch (detect(data, pem, a->file)) {
