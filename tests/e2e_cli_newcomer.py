@@ -294,6 +294,24 @@ class Messages(NewcomerCase):
         r = self.ok(["csr", "k2.test", "--key", "rsa-2048", "--out", self.tmp / "csr"])
         self.assertIn("Wrote an rsa-2048 key", r.out)
 
+    def test_inspect_reads_a_p12_with_its_passphrase(self):
+        ca = self.new_ca("p12-ca", "--intermediate")
+        out = self.tmp / "p12-out"
+        self.ok(["sign", "p.test", "--p12", "--out", out], ca=ca, env={"MINICA_P12_PASSPHRASE": "pw one"})
+        p12 = out / "p.test" / "cert.p12"
+        r = self.ok(["inspect", p12], env={"MINICA_P12_PASSPHRASE": "pw one"})
+        self.assertIn(f"PKCS#12 {p12}", r.out)
+        self.assertIn("DNS:p.test", r.out)
+        self.assertIn("1 more certificate", r.out)
+        pf = self.tmp / "p12-pass"
+        pf.write_text("pw one\n")
+        j = self.ok(["inspect", "--json", p12, "--passphrase-file", pf]).json()
+        validate(j, "pkcs12")
+        self.assertEqual(j["certificate"]["names"]["dns"], ["p.test"])
+        self.assertEqual(len(j["chain"]), 1)
+        self.refused(["inspect", p12], 1, "wrong passphrase", env={"MINICA_P12_PASSPHRASE": "wrong"})
+        self.refused(["inspect", p12], 1, "MINICA_P12_PASSPHRASE")  # no source, no terminal
+
 
 class Echo(NewcomerCase):
     @classmethod
