@@ -45,7 +45,8 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 import inventory_common as ic  # noqa: E402
 from inventory_common import SLOW  # noqa: E402
 
-LEAF_FILES = ("cert.pem", "key.pem", "chain.pem", "fullchain.pem")
+LEAF_FILES = ("cert.pem", "key.pem", "chain.pem", "fullchain.pem")  # of an intermediate's leaf
+ROOT_LEAF_FILES = ("cert.pem", "key.pem", "fullchain.pem")  # a root CA's leaf has no chain.pem
 # write_file_atomic's temporary names, ".<final name>.tmp-<random>": a process
 # killed between creating and renaming one leaves it behind, which is allowed
 # (it never carries a final name). Where O_TMPFILE works there are none.
@@ -158,12 +159,13 @@ class Base(unittest.TestCase):
         leaf = leaf[0]
         leaf.verify_directly_issued_by(ca_cert)
         full = ic.parse_cert_file(d / "fullchain.pem")
-        chain = ic.load_certs(d / "chain.pem") if (d / "chain.pem").read_bytes().strip() else []
+        # chain.pem only when there are intermediates: never an empty one.
+        chain = ic.load_certs(d / "chain.pem") if (d / "chain.pem").exists() else []
         self.assertEqual(full, [leaf] + chain)
         if chain:
             self.assertEqual(chain[0], ca_cert, "chain.pem holds the issuing intermediate")
         else:
-            self.assertTrue(ca_cert.subject == ca_cert.issuer, "only a root CA's chain.pem is empty")
+            self.assertTrue(ca_cert.subject == ca_cert.issuer, "only a root CA's leaf has no chain.pem")
         if with_key:
             key = ic.load_key(d / "key.pem")
             self.assertEqual(ic.spki(key), ic.spki(leaf))
@@ -561,7 +563,7 @@ class Concurrency(Base):
         self.assertEqual(sorted(by_name), names)
         for i, n in enumerate(names):
             d = out / n
-            self.assertEqual(sorted(os.listdir(d)), sorted(LEAF_FILES), f"{d} is complete, no temp files")
+            self.assertEqual(sorted(os.listdir(d)), sorted(ROOT_LEAF_FILES), f"{d} is complete, no temp files")
             leaf = self.check_leaf_dir(d, ca_cert)
             self.check_row(by_name[n], leaf, "client" if i % 2 else "server")
         self.check_db_consistent(ca, rows)
@@ -588,11 +590,14 @@ class Concurrency(Base):
 
     def test_concurrent_signs_on_first_use(self):
         """Several `minica sign` at once where no CA exists yet (sign creates
-        one on first use, as mkcert does): every one succeeds, under one CA."""
-        ca = self.tmp / "fresh-ca"
+        one on first use in its default location, as mkcert does): every one
+        succeeds, under one CA."""
+        home = self.tmp / "fresh-home"
+        home.mkdir()
+        ca = home / ".local" / "share" / "minica"
         out = self.tmp / "out"
         names = [f"f{i}.test" for i in range(8)]
-        procs = [ic.spawn_minica(ca, ["sign", n, "--out", out], self.home) for n in names]
+        procs = [ic.spawn_minica(None, ["sign", n, "--out", out], home) for n in names]
         self.procs += procs
         results = []
         for n, p in zip(names, procs):
@@ -776,18 +781,32 @@ class CrashSafety(Base):
               + (f" e.g. {temp_files[0]}" if temp_files else ""), file=sys.stderr)
 
     def test_sigkill_during_first_use(self):
-        """`minica sign` with no CA yet creates one: killed while it does, the
-        directory must not be left half-made (the next sign works)."""
-        base = self.ok(self.tmp / "timing-ca", "sign", "t.test", "--out", self.tmp / "timing").seconds
+        """`minica sign` with no CA yet in its default location creates one:
+        killed while it does, the directory must not be left half-made (the
+        next sign works). Each round has its own HOME, so its own default."""
+        def first_use(i):
+            home = self.tmp / f"first-home{i}"
+            home.mkdir(exist_ok=True)
+            return home, home / ".local" / "share" / "minica"
+
+        def sign(home, *args):
+            r = ic.run_minica(None, ["sign", *args], home)
+            self.assert_no_crash(r)
+            return r
+
+        timing_home, _ = first_use("-timing")
+        r = sign(timing_home, "t.test", "--out", self.tmp / "timing")
+        self.assertEqual(r.code, 0, repr(r))
+        base = r.seconds
         spread = min(max(0.08 * SLOW, 1.3 * base), 3.0)
         rounds, bad, history = 14, [], []
         t0 = time.monotonic()
         for i in range(rounds):
             if time.monotonic() - t0 > 40 * SLOW:
                 break
-            ca = self.tmp / f"first{i}"
+            home, ca = first_use(i)
             out = self.tmp / f"out{i}"
-            p = ic.spawn_minica(ca, ["sign", "k.test", "--out", out], self.home)
+            p = ic.spawn_minica(None, ["sign", "k.test", "--out", out], home)
             self.procs.append(p)
             delay = self.next_delay(i, rounds, 8, spread, history, before="nothing", after="complete")
             time.sleep(delay)
@@ -797,7 +816,7 @@ class CrashSafety(Base):
             left = sorted(os.listdir(ca)) if ca.exists() else []
             history.append((delay, "complete" if "ca.pem" in left else "partial" if left else "nothing"))
             before = (ca / "ca.pem").read_bytes() if (ca / "ca.pem").exists() else None
-            r = self.m(ca, "sign", "next.test", "--out", out)
+            r = sign(home, "next.test", "--out", out)
             if r.code != 0:
                 bad.append(f"killed after {delay * 1000:.0f} ms, left {left}: {r.err.strip()}")
                 continue
@@ -812,17 +831,20 @@ class CrashSafety(Base):
         """What a killed init leaves (CA files without ca.pem, and the inventory
         it was building under a temporary name) does not block `sign`: it is
         moved aside, never deleted, even twice in one second. `init` refuses
-        and says why, changing nothing (tests/e2e_cli_errors.py)."""
-        ca = self.tmp / "half"
+        and says why, changing nothing (tests/e2e_cli_errors.py). Only in the
+        default location, the one sign creates a CA in."""
+        home = self.tmp / "half-home"
+        ca = home / ".local" / "share" / "minica"
         moved = []
         for round_ in range(2):
-            ca.mkdir(exist_ok=True)
+            ca.mkdir(parents=True, exist_ok=True)
             for f in list(ca.iterdir()):
                 if f.is_file():
                     f.unlink()
             (ca / "ca-key.pem").write_text(f"leftover {round_}\n")
             (ca / ".inventory.db.tmp-0123abcd").write_bytes(b"partial")
-            r = self.ok(ca, "sign", f"r{round_}.test", "--out", self.tmp / "o-sign")
+            r = ic.run_minica(None, ["sign", f"r{round_}.test", "--out", self.tmp / "o-sign"], home)
+            self.assertEqual(r.code, 0, repr(r))
             self.assertIn("interrupted CA creation", r.err)
             self.assertTrue((ca / "ca.pem").exists())
             self.assertFalse((ca / ".inventory.db.tmp-0123abcd").exists())

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <set>
 
 #include <openssl/x509v3.h>
@@ -61,7 +62,7 @@ TEST_CASE("leaves for every key type and profile verify for their purpose and na
     Authority root = Authority::create_root();
     Authority inter = root.create_intermediate({.subject = {.common_name = "Test Intermediate"}});
     for (KeyType t : {KeyType::ec_p256, KeyType::ec_p384, KeyType::ed25519, KeyType::rsa_2048}) {
-        for (Profile p : {Profile::server, Profile::client, Profile::both}) {
+        for (Profile p : leaf_profiles) {
             for (const Authority* ca : {&root, &inter}) {
                 CAPTURE(to_string(t));
                 CAPTURE(to_string(p));
@@ -76,7 +77,9 @@ TEST_CASE("leaves for every key type and profile verify for their purpose and na
                 CHECK(ku == (rsa ? std::vector<std::string>{"digitalSignature", "keyEncipherment"}
                                  : std::vector<std::string>{"digitalSignature"}));
                 std::vector<Certificate> untrusted(leaf.chain.begin() + 1, leaf.chain.end());
-                bool server = p != Profile::client, client = p != Profile::server;
+                bool server = usage_of(p).server_auth, client = usage_of(p).client_auth;
+                auto eku = leaf.certificate.extended_key_usage();
+                CHECK((std::find(eku.begin(), eku.end(), "emailProtection") != eku.end()) == (p == Profile::email));
                 auto r = verify_chain(leaf.certificate, untrusted, {root.certificate()},
                                       {.purpose = Purpose::server, .host = "app.test"});
                 CHECK_MESSAGE(r.ok == server, r.reason);
@@ -86,7 +89,8 @@ TEST_CASE("leaves for every key type and profile verify for their purpose and na
                 CHECK_MESSAGE(r.ok, r.reason);
                 r = verify_chain(leaf.certificate, untrusted, {root.certificate()}, {.purpose = Purpose::any, .host = "other.test"});
                 CHECK(!r.ok);
-                CHECK(r.reason.find("hostname mismatch") != std::string::npos);
+                // The names it covers, not its CN: what a verifier matches.
+                CHECK(r.reason == "hostname mismatch: the certificate covers DNS:app.test, IP:127.0.0.1, IP:::1, not other.test");
                 // Every signature verifies (the library skips the re-check for EC leaves on the hot path).
                 CHECK(leaf.certificate.signed_by(ca->certificate()));
             }

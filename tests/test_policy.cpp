@@ -68,7 +68,7 @@ TEST_CASE("defaults") {
     CHECK(p.allowed_names.empty());
     CHECK(p.max_validity == days(397));
     CHECK(p.key_types.size() == 6);
-    CHECK(p.profiles.size() == 3);
+    CHECK(p.profiles.size() == 4);  // server, client, both, email
     // Empty allow-list: any name.
     CHECK_NOTHROW(p.check(parse_identities({"anything.test", "1.2.3.4", "a@b.test", "urn:x:y"}), KeyType::ec_p256,
                           Profile::server, days(397)));
@@ -123,7 +123,7 @@ TEST_CASE("from_json: canonical entries, defaults for missing keys") {
                                                       "@example.com", "fd00::/8"});
     CHECK(p.max_validity == days(397));
     CHECK(p.key_types.size() == 6);
-    CHECK(p.profiles.size() == 3);
+    CHECK(p.profiles.size() == 4);  // server, client, both, email
 
     Policy e = Policy::from_json("{}");
     CHECK(e.allowed_names.empty());

@@ -538,8 +538,10 @@ TEST_CASE("issue: files are written whole, with their modes; a directory that ca
     Issued issued = ca.issue({.names = {"*.example.test"},
                               .files = OutputFiles{.directory = tmp.path / "out", .name_subdirectory = true}});
     const fs::path dir = tmp.path / "out" / "_wildcard.example.test";
-    REQUIRE(issued.files.size() == 4);
+    // A root CA's leaf: no chain.pem (no intermediates; an empty file is no PEM).
+    REQUIRE(issued.files.size() == 3);
     CHECK(issued.files[0].path == dir / "cert.pem");
+    CHECK_FALSE(fs::exists(dir / "chain.pem"));
     CHECK(mode_of(dir / "key.pem") == 0600);
     CHECK(mode_of(dir / "cert.pem") == 0644);
     CHECK(Certificate::load(dir / "fullchain.pem") == issued.certificate);
@@ -556,6 +558,60 @@ TEST_CASE("issue: files are written whole, with their modes; a directory that ca
                          doctest::Contains("already exist"), Error);
     CHECK(Certificate::load(dir / "cert.pem") == issued.certificate);
     CHECK(ca.inventory().list().size() == 1);
+}
+
+TEST_CASE("issue: a leaf of an intermediate has a chain.pem of the intermediate") {
+    TempDir tmp;
+    InitOptions o = quick_options();
+    o.intermediate = true;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", o);
+    Issued issued = ca.issue({.names = {"via.example.test"}, .files = OutputFiles{.directory = tmp.path / "out"}});
+    CHECK(issued.files.size() == 4);
+    CHECK(Certificate::load_chain(tmp.path / "out" / "chain.pem") == issued.intermediates);
+}
+
+TEST_CASE("issue_in: a CA is made on first use only when asked; else a missing one is refused and nothing made") {
+    TempDir tmp;
+    const fs::path dir = tmp.path / "typo" / "caa";
+    const IssueRequest req{.names = {"a.example.test"}, .files = OutputFiles{.directory = tmp.path / "out"}};
+    try {
+        CaDirectory::issue_in(dir, req);
+        FAIL("issued from a CA that does not exist");
+    } catch (const Error& e) {
+        CHECK(e.kind() == ErrorKind::not_found);
+        CHECK(std::string(e.what()) == "no CA in " + dir.string() + ": create one with minica init --ca-dir " + dir.string());
+    }
+    CHECK_FALSE(fs::exists(tmp.path / "typo"));
+    CHECK_FALSE(fs::exists(tmp.path / "out"));
+    Issued issued = CaDirectory::issue_in(dir, req, quick_options);
+    CHECK(issued.created_ca);
+    CHECK(fs::exists(dir / "ca.pem"));
+}
+
+TEST_CASE("issue: email addresses only get the email profile; a server certificate for them is refused") {
+    TempDir tmp;
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", quick_options());
+    Issued mail = ca.issue({.names = {"carol@example.test"}});
+    CHECK(mail.profile == Profile::email);
+    CHECK(mail.certificate.extended_key_usage() == std::vector<std::string>{"clientAuth", "emailProtection"});
+    CHECK(ca.inventory().find(mail.certificate.serial_hex())->profile == Profile::email);
+    CHECK(ca.issue({.names = {"a.example.test", "carol@example.test"}}).profile == Profile::server);
+    CHECK(ca.issue({.names = {"carol@example.test"}, .profile = Profile::client}).profile == Profile::client);
+    for (Profile p : {Profile::server, Profile::both})
+        CHECK_THROWS_WITH_AS(ca.issue({.names = {"carol@example.test"}, .profile = p}),
+                             doctest::Contains("needs a DNS name or an IP address"), Error);
+    CHECK_THROWS_WITH_AS(ca.issue({.names = {"a.example.test"}, .profile = Profile::ca}),
+                         doctest::Contains("never ca"), Error);
+    CHECK(ca.inventory().list().size() == 3);
+}
+
+TEST_CASE("issue: a policy refusal names the policy file") {
+    TempDir tmp;
+    InitOptions o = quick_options();
+    o.policy.allowed_names = {"example.com"};
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", o);
+    const std::string expected = ca.policy_path().string() + ": name \"a.other.test\" is not allowed";
+    CHECK_THROWS_WITH_AS(ca.issue({.names = {"a.other.test"}}), doctest::Contains(expected.c_str()), Error);
 }
 
 TEST_CASE("issue: a CSR contributes its key and names, never a CA; renew keeps names, profile and key type") {

@@ -23,13 +23,14 @@ namespace {
 // The OIDs the certificate encoder writes, encoded once.
 struct Oids {
     std::string basic_constraints, key_usage, ext_key_usage, subject_key_id, authority_key_id, subject_alt_name,
-        name_constraints, server_auth, client_auth, ecdsa_sha256, ecdsa_sha384, rsa_sha256;
+        name_constraints, server_auth, client_auth, email_protection, ecdsa_sha256, ecdsa_sha384, rsa_sha256;
 };
 const Oids& oids() {
     using der::encode_oid;
     static const Oids o{encode_oid("2.5.29.19"), encode_oid("2.5.29.15"), encode_oid("2.5.29.37"),
                         encode_oid("2.5.29.14"), encode_oid("2.5.29.35"), encode_oid("2.5.29.17"),
                         encode_oid("2.5.29.30"), encode_oid("1.3.6.1.5.5.7.3.1"), encode_oid("1.3.6.1.5.5.7.3.2"),
+                        encode_oid("1.3.6.1.5.5.7.3.4"),
                         encode_oid("1.2.840.10045.4.3.2"), encode_oid("1.2.840.10045.4.3.3"),
                         encode_oid("1.2.840.113549.1.1.11")};
     return o;
@@ -211,11 +212,12 @@ Certificate build(const CertificateTemplate& t, std::string_view spki, const Iss
                     });
                 });
                 if (t.key_usage != 0) extension(w, o.key_usage, true, [&] { w.named_bits(t.key_usage); });
-                if (t.eku_server || t.eku_client)
+                if (t.eku_server || t.eku_client || t.eku_email)
                     extension(w, o.ext_key_usage, false, [&] {
                         w.sequence([&] {
                             if (t.eku_server) w.oid(o.server_auth);
                             if (t.eku_client) w.oid(o.client_auth);
+                            if (t.eku_email) w.oid(o.email_protection);
                         });
                     });
                 extension(w, o.subject_key_id, false, [&] { w.octet_string(ski); });
@@ -459,8 +461,10 @@ void check_request(const CertificateRequest& csr, Profile profile) {
             sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
             for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
                 int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), i));
-                bool granted = (nid == NID_server_auth && profile != Profile::client) ||
-                               (nid == NID_client_auth && profile != Profile::server);
+                const ProfileUsage& usage = usage_of(profile);
+                bool granted = (nid == NID_server_auth && usage.server_auth) ||
+                               (nid == NID_client_auth && usage.client_auth) ||
+                               (nid == NID_email_protect && usage.email_protection);
                 if (!granted) {
                     char buf[128];
                     if (nid != NID_undef) std::snprintf(buf, sizeof buf, "%s", OBJ_nid2sn(nid));

@@ -143,7 +143,9 @@ void check_private(const fs::path& dir) {
 }  // namespace
 
 CaDirectory CaDirectory::open(const fs::path& dir) {
-    if (!path_exists(dir / "ca.pem")) throw Error(ErrorKind::not_found, "no CA in " + dir.string());
+    if (!path_exists(dir / "ca.pem"))
+        throw Error(ErrorKind::not_found,
+                    "no CA in " + dir.string() + ": create one with minica init --ca-dir " + dir.string());
     check_private(dir);
     return CaDirectory(dir);
 }
@@ -555,6 +557,7 @@ using detail::Secret;
 // and the PKCS#12 passphrase.
 struct CaDirectory::Prepared {
     SubjectAltNames names;
+    Profile profile = Profile::server;
     std::string first;
     KeyType key_type = KeyType::ec_p256;
     std::vector<OutFile> out;
@@ -562,8 +565,7 @@ struct CaDirectory::Prepared {
 };
 
 std::unique_ptr<CaDirectory::Prepared> CaDirectory::prepare(const IssueRequest& r) {
-    if (r.profile == Profile::ca)
-        throw Error(ErrorKind::invalid_argument, "issuing: a leaf's profile is server, client or both, never ca");
+    if (r.profile) usage_of(*r.profile);  // a leaf profile, never ca
     if (r.key && r.csr) throw Error(ErrorKind::invalid_argument, "issuing: a key and a CSR are two keys; give one");
     if (r.also && r.files)
         throw Error(ErrorKind::invalid_argument, "issuing: output files and rows recorded with the certificate exclude each other");
@@ -576,7 +578,6 @@ std::unique_ptr<CaDirectory::Prepared> CaDirectory::prepare(const IssueRequest& 
     }
     p->key_type = r.key ? r.key->type() : r.key_type;
     if (r.csr) {
-        check_request(*r.csr, r.profile);
         p->key_type = request_key_type(*r.csr);
         if (p->names.empty()) {
             p->names = r.csr->names();
@@ -586,6 +587,9 @@ std::unique_ptr<CaDirectory::Prepared> CaDirectory::prepare(const IssueRequest& 
             throw Error(ErrorKind::invalid_argument, "the certificate request names no subject alternative names (give names)");
     }
     if (p->names.empty()) throw Error(ErrorKind::invalid_argument, "a certificate needs at least one name");
+    p->profile = r.profile.value_or(default_profile(p->names));
+    check_profile_fits(p->profile, p->names);
+    if (r.csr) check_request(*r.csr, p->profile);
 
     // The files: nothing in the way, before any work (or any prompt).
     if (r.files) {
@@ -632,7 +636,11 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
     // The policy, before any key is made.
     const Policy policy = this->policy();
     const std::chrono::days days = r.validity.value_or(std::min(default_leaf_validity, policy.max_validity));
-    policy.check(names, key_type, r.profile, days);
+    try {
+        policy.check(names, key_type, p.profile, days);
+    } catch (const Error& e) {
+        throw Error(e.kind(), policy_path().string() + ": " + e.what());  // which file to edit
+    }
     Secret ca_pass;
     const bool need_pass = !authority_ && key_encrypted();
     if (need_pass) {
@@ -668,7 +676,10 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
         if (auto serial = inventory_->compromised_key(spki))
             throw Error(ErrorKind::policy, "the key was revoked for keyCompromise (certificate " + *serial +
                                                "): this CA never certifies it again; make a new key");
-    LeafSpec spec{.names = names, .profile = r.profile, .key_type = key_type, .validity = days, .now = now()};
+    // A root-direct leaf has no chain.pem: there is nothing to put in it.
+    if (intermediates.empty())
+        std::erase_if(out, [](const OutFile& f) { return f.label == "chain"; });
+    LeafSpec spec{.names = names, .profile = p.profile, .key_type = key_type, .validity = days, .now = now()};
 
     // Signed under the serial the inventory drew; the files written (under
     // no name) before it commits, and fsynced beside the commit.
@@ -681,7 +692,7 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
         std::size_t i = 0;
         out[i++].content = cert.to_pem();
         if (out[i].label == "key") out[i++].content = key->to_pem();
-        out[i++].content = chain_pem(intermediates);
+        if (out[i].label == "chain") out[i++].content = chain_pem(intermediates);
         out[i++].content = fullchain_pem(cert, intermediates);
         if (i < out.size()) out[i].content = to_pkcs12(cert, *key, intermediates, p12_pass.value, first);
         std::vector<FileToWrite> files;
@@ -697,7 +708,7 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
     };
     std::function<void(const Certificate&)> also;
     if (r.also) also = [&](const Certificate& c) { r.also(*inventory_, c); };
-    Certificate cert = inventory_->issue(r.profile, build, also);
+    Certificate cert = inventory_->issue(p.profile, build, also);
 
     // Moved into place once both are durable; a certificate whose files
     // could not be published is withdrawn: nobody received it.
@@ -721,7 +732,7 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
         throw Error(e.kind(), std::string(e.what()) + " (nothing was issued)", e.openssl_queue());
     }
 
-    Issued issued{cert, key, ca.certificate(), intermediates, {}};
+    Issued issued{cert, key, p.profile, ca.certificate(), intermediates, {}};
     for (const auto& f : out) issued.files.push_back({f.path, f.label});
     return issued;
 }
@@ -765,9 +776,8 @@ Renewed CaDirectory::renew(const RenewRequest& r) {
         profile = record->profile;
     } else {
         auto eku = old.extended_key_usage();
-        bool s = std::find(eku.begin(), eku.end(), "serverAuth") != eku.end();
-        bool c = std::find(eku.begin(), eku.end(), "clientAuth") != eku.end();
-        profile = s && c ? Profile::both : c ? Profile::client : Profile::server;
+        auto has = [&](std::string_view u) { return std::find(eku.begin(), eku.end(), u) != eku.end(); };
+        profile = profile_of_usages(has("serverAuth"), has("clientAuth"), has("emailProtection"));
     }
 
     std::string base = old_dir.filename().string();

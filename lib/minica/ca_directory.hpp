@@ -35,8 +35,9 @@
 namespace minica {
 
 // Where issue() writes a leaf's files: <directory>/cert.pem (0644),
-// key.pem (0600; a new or given key, never with a CSR), chain.pem and
-// fullchain.pem (0644), and cert.p12 (0600) when asked.
+// key.pem (0600; a new or given key, never with a CSR), chain.pem (0644,
+// only when the CA has intermediates: an empty file is no PEM a reader
+// takes), fullchain.pem (0644), and cert.p12 (0600) when asked.
 struct OutputFiles {
     std::filesystem::path directory;
     // Write into directory/<the first name>/ ("*" -> "_wildcard", ":" "/" "\\" -> "_").
@@ -52,7 +53,9 @@ struct IssueRequest {
     // The names to certify as a person gives them (parse_identity). With a
     // CSR and none here: the names the CSR requests.
     std::vector<std::string> names;
-    Profile profile = Profile::server;
+    // None: default_profile(names), email for email addresses only, else
+    // server. A server profile for email addresses only is refused.
+    std::optional<Profile> profile;
     // Default: default_leaf_validity, or the policy's maximum if lower.
     std::optional<std::chrono::days> validity;
     // The key certified: a new one of `key_type`, or `key` (a renewal that
@@ -73,6 +76,7 @@ struct IssueRequest {
 struct Issued {
     Certificate certificate;
     std::optional<PrivateKey> key;           // the new or given key (none for a CSR)
+    Profile profile = Profile::server;       // the profile it was issued under
     Certificate issuer;                      // the CA certificate that signed it
     std::vector<Certificate> intermediates;  // what the leaf sends after itself
     std::vector<WrittenFile> files;           // in the order written
@@ -151,7 +155,8 @@ public:
     // (never anything that existed before). ca.pem is written last. With an
     // intermediate, it is recorded in the inventory with profile "ca".
     static CaDirectory init(const std::filesystem::path& dir, const InitOptions& options);
-    // Error(not_found) "no CA in <dir>" when absent (no ca.pem).
+    // Error(not_found) "no CA in <dir>: create one with minica init --ca-dir
+    // <dir>" when absent (no ca.pem).
     static CaDirectory open(const std::filesystem::path& dir);
     // What `minica sign` does on first use: opens the CA in `dir`, or creates
     // it when there is none. Safe when many processes do it at once (they wait
@@ -202,8 +207,10 @@ public:
     Issued issue(const IssueRequest& request);
     // issue() on the CA in `dir`. With `create`, a CA is first made there with
     // the options it returns when there is none (what minica sign does on
-    // first use, as mkcert does), once the request has passed the checks that
-    // need no CA (names, CSR, files): a refused request creates nothing.
+    // first use in its default directory, as mkcert does), once the request
+    // has passed the checks that need no CA (names, CSR, files): a refused
+    // request creates nothing. Without, a missing CA is open()'s Error: a
+    // directory someone named (perhaps mistyped) is never a new CA.
     static Issued issue_in(const std::filesystem::path& dir, const IssueRequest& request,
                            const std::function<InitOptions()>& create = {});
     // A new certificate with the names, profile and key type of one this CA

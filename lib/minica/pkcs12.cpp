@@ -45,4 +45,43 @@ std::string to_pkcs12(const Certificate& cert, const PrivateKey& key, const std:
     return detail::to_der(i2d_PKCS12, static_cast<const PKCS12*>(p12.get()), "PKCS#12");
 }
 
+namespace {
+Ptr<PKCS12> parse_pkcs12(std::string_view der) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    return Ptr<PKCS12>(d2i_PKCS12(nullptr, &p, static_cast<long>(der.size())));
+}
+}  // namespace
+
+bool is_pkcs12(std::string_view der) {
+    const bool parsed = parse_pkcs12(der) != nullptr;
+    ERR_clear_error();
+    return parsed;
+}
+
+Pkcs12Contents from_pkcs12(std::string_view der, std::string_view passphrase, std::string_view source) {
+    const std::string context = "reading PKCS#12 " + std::string(source);
+    Ptr<PKCS12> p12 = parse_pkcs12(der);
+    if (!p12) throw_openssl(ErrorKind::parse, context);
+    struct Wiped {
+        std::string s;
+        ~Wiped() { OPENSSL_cleanse(s.data(), s.size()); }
+    } pass{std::string(passphrase)};
+    if (PKCS12_verify_mac(p12.get(), pass.s.c_str(), static_cast<int>(pass.s.size())) != 1)
+        throw_openssl(ErrorKind::passphrase, context + ": wrong passphrase (or a damaged file)");
+    EVP_PKEY* key = nullptr;
+    X509* cert = nullptr;
+    STACK_OF(X509)* ca = nullptr;
+    if (PKCS12_parse(p12.get(), pass.s.c_str(), &key, &cert, &ca) != 1) throw_openssl(ErrorKind::parse, context);
+    Ptr<X509> cert_owner(cert);
+    std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> ca_owner(
+        ca, [](STACK_OF(X509)* s) { sk_X509_pop_free(s, X509_free); });
+    if (key == nullptr || cert == nullptr) {
+        EVP_PKEY_free(key);
+        throw Error(ErrorKind::parse, context + ": no certificate with its private key in it");
+    }
+    Pkcs12Contents out{Certificate::from_native(cert), PrivateKey(key), {}};
+    for (int i = 0; ca != nullptr && i < sk_X509_num(ca); ++i) out.chain.push_back(Certificate::from_native(sk_X509_value(ca, i)));
+    return out;
+}
+
 }  // namespace minica

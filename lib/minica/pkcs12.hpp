@@ -27,4 +27,18 @@ inline constexpr int pkcs12_iterations = 200'000;
 std::string to_pkcs12(const Certificate& cert, const PrivateKey& key, const std::vector<Certificate>& chain,
                       std::string_view passphrase, std::string_view friendly_name);
 
+// What a PKCS#12 file holds: the certificate its key belongs to, the key,
+// and the other certificates (the chain), in the file's order.
+struct Pkcs12Contents {
+    Certificate certificate;
+    PrivateKey key;
+    std::vector<Certificate> chain;
+};
+// True when `der` parses as a PKCS#12 (PFX) structure; no passphrase needed.
+bool is_pkcs12(std::string_view der);
+// Opens a DER PKCS#12 with its passphrase (its MAC checked). `source` names
+// it in errors: Error(passphrase) for a wrong passphrase, Error(parse) for
+// anything else, and for a file without a certificate and its key.
+Pkcs12Contents from_pkcs12(std::string_view der, std::string_view passphrase, std::string_view source);
+
 }  // namespace minica

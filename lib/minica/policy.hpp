@@ -23,7 +23,7 @@ struct Policy {
     std::vector<std::string> allowed_names;
     std::chrono::days max_validity = max_leaf_validity;
     std::vector<KeyType> key_types{std::begin(all_key_types), std::end(all_key_types)};
-    std::vector<Profile> profiles{Profile::server, Profile::client, Profile::both};
+    std::vector<Profile> profiles{leaf_profiles.begin(), leaf_profiles.end()};
 
     // Throws Error(policy) naming the first thing the policy does not allow.
     void check_names(const SubjectAltNames& names) const;

@@ -19,8 +19,7 @@ Time clamp_to_issuer(Time not_after, Time issuer_not_after, std::string_view wha
 CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after) {
     if (spec.names.empty()) throw Error(ErrorKind::invalid_argument, "a certificate needs at least one name");
     if (spec.validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "validity must be at least one day");
-    if (spec.profile == Profile::ca)
-        throw Error(ErrorKind::invalid_argument, "a leaf's profile is server, client or both, never ca");
+    const ProfileUsage& usage = usage_of(spec.profile);
     check_certifiable(spec.names);
     CertificateTemplate t;
     t.serial = spec.serial;
@@ -29,10 +28,41 @@ CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after) {
     t.not_after = clamp_to_issuer(spec.now + spec.validity, issuer_not_after, "certificate's");
     t.key_usage = ku_digital_signature;
     if (is_rsa(spec.key_type)) t.key_usage |= ku_key_encipherment;
-    t.eku_server = spec.profile != Profile::client;
-    t.eku_client = spec.profile != Profile::server;
+    t.eku_server = usage.server_auth;
+    t.eku_client = usage.client_auth;
+    t.eku_email = usage.email_protection;
     t.names = spec.names;
     return t;
+}
+
+const ProfileUsage& usage_of(Profile profile) {
+    for (const auto& u : profile_usages)
+        if (u.profile == profile) return u;
+    throw Error(ErrorKind::invalid_argument, "a leaf's profile is " + names_of(leaf_profiles) + ", never " +
+                                                 std::string(to_string(profile)));
+}
+
+Profile profile_of_usages(bool server_auth, bool client_auth, bool email_protection) {
+    for (const auto& u : profile_usages)
+        if (u.server_auth == server_auth && u.client_auth == client_auth && u.email_protection == email_protection)
+            return u.profile;
+    return server_auth && client_auth ? Profile::both : client_auth ? Profile::client : Profile::server;
+}
+
+namespace {
+bool only_emails(const SubjectAltNames& names) {
+    return !names.email.empty() && names.dns.empty() && names.ip.empty() && names.uri.empty();
+}
+}  // namespace
+
+Profile default_profile(const SubjectAltNames& names) { return only_emails(names) ? Profile::email : Profile::server; }
+
+void check_profile_fits(Profile profile, const SubjectAltNames& names) {
+    if (usage_of(profile).server_auth && only_emails(names))
+        throw Error(ErrorKind::invalid_argument,
+                    "a " + std::string(usage_of(profile).description) +
+                        " certificate needs a DNS name or an IP address, and " + names.to_string() +
+                        " holds email addresses only (use the email or client profile)");
 }
 
 DistinguishedName leaf_subject(const SubjectAltNames& names) {

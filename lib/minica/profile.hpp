@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,38 @@ struct CertificateTemplate {
     unsigned key_usage = 0;
     bool eku_server = false;
     bool eku_client = false;
+    bool eku_email = false;  // emailProtection
     SubjectAltNames names;
     NameConstraints constraints;
 };
+
+// Each leaf profile as data: its extended key usages and how a sentence
+// names it. The template, the CSR check, renewal and messages all read this.
+struct ProfileUsage {
+    Profile profile;
+    bool server_auth, client_auth, email_protection;
+    std::string_view description;  // "Issued a <description> certificate"
+};
+inline constexpr ProfileUsage profile_usages[] = {
+    {Profile::server, true, false, false, "server"},
+    {Profile::client, false, true, false, "client"},
+    {Profile::both, true, true, false, "server and client"},
+    // S/MIME and a TLS client, as mkcert gives email-only names: a mail
+    // client signs with it, and so can the same person's browser.
+    {Profile::email, false, true, true, "email and client"},
+};
+// The row of a leaf profile; Error(invalid_argument) for Profile::ca.
+const ProfileUsage& usage_of(Profile profile);
+// The leaf profile of a certificate's extended key usages (a renewal of one
+// the inventory has no profile for): the exact row, else both, client or
+// server by serverAuth and clientAuth.
+Profile profile_of_usages(bool server_auth, bool client_auth, bool email_protection);
+// The profile a request naming none gets: email when every name is an email
+// address (a server certificate cannot serve an address), else server.
+Profile default_profile(const SubjectAltNames& names);
+// Error(invalid_argument) when the profile cannot serve the names at all: a
+// server certificate (server or both) for email addresses only.
+void check_profile_fits(Profile profile, const SubjectAltNames& names);
 
 // What varies from one leaf to the next.
 struct LeafSpec {
@@ -72,7 +102,7 @@ struct LeafSpec {
 //    no later than the issuer (with a warning in the log);
 //  - keyUsage digitalSignature, plus keyEncipherment for RSA keys only
 //    (ECDSA/EdDSA keys cannot encipher: RFC 8813, RFC 5480 3);
-//  - EKU serverAuth and/or clientAuth for the profile; never CA.
+//  - EKU as the profile's row of profile_usages; never CA.
 // Error(invalid_argument) for no names, a validity under a day or Profile::ca.
 CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after);
 // The subject the leaf profile gives `names` (the CN rule above); CSRs use it too.

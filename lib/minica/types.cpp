@@ -24,7 +24,7 @@ std::string format_time(Time t) {
 namespace {
 // Each enum's names, in the enum's order.
 constexpr std::string_view key_type_names[] = {"ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"};
-constexpr std::string_view profile_names[] = {"server", "client", "both", "ca"};
+constexpr std::string_view profile_names[] = {"server", "client", "both", "email", "ca"};
 template <class Enum, std::size_t N> std::string_view name_in(const std::string_view (&names)[N], Enum v) noexcept {
     auto i = static_cast<std::size_t>(v);
     return i < N ? names[i] : "unknown";
@@ -51,7 +51,7 @@ Profile parse_leaf_profile(std::string_view name) {
     for (Profile p : leaf_profiles)
         if (to_string(p) == name) return p;
     throw Error(ErrorKind::invalid_argument,
-                "unknown profile \"" + std::string(name) + "\" (expected server, client or both)");
+                "unknown profile \"" + std::string(name) + "\" (expected " + names_of(leaf_profiles) + ")");
 }
 
 bool DistinguishedName::empty() const noexcept {

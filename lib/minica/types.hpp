@@ -29,12 +29,14 @@ constexpr bool is_rsa(KeyType t) noexcept {
 }
 
 // What a certificate is for. A leaf is server (EKU serverAuth), client
-// (clientAuth) or both; `ca` is what the inventory records for an
-// intermediate it holds, never a leaf profile.
-enum class Profile { server, client, both, ca };
-inline constexpr std::array leaf_profiles{Profile::server, Profile::client, Profile::both};
+// (clientAuth), both, or email (emailProtection and clientAuth: S/MIME and
+// TLS client, what mkcert gives email-only names); profile.hpp holds each
+// one's usages. `ca` is what the inventory records for an intermediate it
+// holds, never a leaf profile.
+enum class Profile { server, client, both, email, ca };
+inline constexpr std::array leaf_profiles{Profile::server, Profile::client, Profile::both, Profile::email};
 std::string_view to_string(Profile p) noexcept;
-// "server" | "client" | "both" | "ca"; throws Error(invalid_argument) otherwise.
+// "server" | "client" | "both" | "email" | "ca"; throws Error(invalid_argument) otherwise.
 Profile parse_profile(std::string_view name);
 // parse_profile, refusing "ca" (what a policy, a CLI flag or a request may name).
 Profile parse_leaf_profile(std::string_view name);

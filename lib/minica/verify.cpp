@@ -67,8 +67,15 @@ VerifyResult verify_chain(const Certificate& leaf, const std::vector<Certificate
                                                         "CRL of " + quote(crl->issuer())};
             if (result.revoked) result.reason = describe(*result.revoked);
         }
-        result.reason += " at depth " + std::to_string(depth);
-        if (cur != nullptr) result.reason += " (" + Certificate::from_native(cur).subject() + ")";
+        if (err == X509_V_ERR_HOSTNAME_MISMATCH || err == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+            // The names a verifier matches are the SANs, never the CN: say those.
+            const SubjectAltNames names = leaf.names();
+            result.reason += ": the certificate covers " + (names.empty() ? "no names" : names.to_string()) + ", not " +
+                            (err == X509_V_ERR_HOSTNAME_MISMATCH ? options.host.value_or("") : options.ip.value_or(""));
+        } else {
+            result.reason += " at depth " + std::to_string(depth);
+            if (cur != nullptr) result.reason += " (" + Certificate::from_native(cur).subject() + ")";
+        }
     }
     ERR_clear_error();
     return result;

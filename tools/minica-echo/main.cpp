@@ -1,5 +1,6 @@
 // minica-echo: an mTLS echo server (serve), a verifying client (connect) and
 // a handshake benchmark (bench), all on minica's hardened TLS contexts.
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <string>
@@ -18,8 +19,10 @@ int main(int argc, char** argv) {
     // error return (EPIPE), not a signal that kills the server.
     std::signal(SIGPIPE, SIG_IGN);
 
-    CLI::App app{"minica-echo: mTLS echo server, client and benchmark over minica's hardened TLS contexts"};
+    CLI::App app{"minica-echo: mTLS echo server, client and benchmark over minica's hardened TLS contexts",
+                 "minica-echo"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("minica-echo ") + MINICA_VERSION);
     app.fallthrough();
     std::string log_level = "info";
     bool verbose = false;
@@ -82,8 +85,12 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e);
-        return rc == 0 ? echo::exit_ok : echo::exit_usage;
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // One line, as minica's: "minica-echo: context: reason".
+        std::string what = e.what();
+        std::replace(what.begin(), what.end(), '\n', ' ');
+        std::cerr << "minica-echo: " << what << " (minica-echo --help for usage)\n";
+        return echo::exit_usage;
     }
 
     try {

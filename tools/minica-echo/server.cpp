@@ -709,6 +709,17 @@ void Server::on_signal(int signo) {
     });
 }
 
+// A certificate whose extended key usage leaves serverAuth out (a --client
+// one, say) serves here, but every verifying TLS client refuses it: said
+// once, at start-up, rather than as each client's handshake failure.
+void warn_if_not_for_servers(const std::string& file, const minica::Certificate& cert) {
+    auto eku = cert.extended_key_usage();
+    if (eku.empty() || std::find(eku.begin(), eku.end(), "serverAuth") != eku.end()) return;
+    log()->warn("the server certificate {} has extended key usage {} and no serverAuth: it is not for a server, and "
+                "TLS clients will refuse it (minica sign NAME --server)",
+                file, minica::join(eku));
+}
+
 }  // namespace
 
 int serve(const ServeOptions& opt) {
@@ -734,6 +745,7 @@ int serve(const ServeOptions& opt) {
     if (identity.certificate.not_after() < now)
         log()->warn("the server certificate {} expired on {}", identity.certificate.subject(),
                     minica::format_time(identity.certificate.not_after()));
+    warn_if_not_for_servers(opt.cert, identity.certificate);
     if (crl) {
         bool known = std::any_of(roots.begin(), roots.end(), [&](const auto& r) { return crl->signed_by(r); });
         if (!known)

@@ -1,6 +1,7 @@
 // Shared pieces of the minica CLI (see cli.hpp).
 #include "cli.hpp"
 
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -40,6 +41,69 @@ fs::path Globals::resolved_ca_dir() const {
         throw Error(ErrorKind::invalid_argument,
                     "finding the CA directory: no --ca-dir, $MINICA_CA_DIR, $XDG_DATA_HOME or $HOME");
     return fs::path(home) / ".local" / "share" / "minica";
+}
+
+bool Globals::default_ca_dir() const {
+    const char* d = std::getenv("MINICA_CA_DIR");
+    return ca_dir.empty() && (d == nullptr || *d == '\0');
+}
+
+// ---- the command line ------------------------------------------------------------
+
+std::vector<char*> help_as_flag(int argc, char** argv, std::string_view verb) {
+    static char help[] = "--help";
+    std::vector<char*> args(argv, argv + argc);
+    if (verb == "help") {
+        std::erase_if(args, [&](const char* a) { return a == verb.data(); });
+        args.push_back(help);  // after the verb asked about, if any
+    }
+    args.push_back(nullptr);
+    return args;
+}
+
+namespace {
+// Levenshtein distance, two rows.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+}  // namespace
+
+std::string_view nearest_name(std::string_view typed, const std::vector<std::string_view>& names) {
+    std::string_view best;
+    std::size_t best_distance = std::min<std::size_t>(3, typed.size());
+    for (std::string_view n : names)
+        if (std::size_t d = edit_distance(typed, n); d < best_distance) {
+            best = n;
+            best_distance = d;
+        }
+    return best;
+}
+
+std::string dash_hint(const std::string& message, int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--") break;  // what follows is a name already
+        // One dash: a name like -foo read as flags (a --long one is no name anyone means).
+        if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && message.find(arg) != std::string::npos)
+            return " (if " + std::string(arg) + " is a name, put -- before it)";
+    }
+    return {};
+}
+
+void silence_stdout() {
+    std::fflush(stdout);
+    int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::dup2(fd, STDOUT_FILENO);
+    ::close(fd);
 }
 
 // ---- secrets -------------------------------------------------------------------
@@ -192,16 +256,26 @@ CLI::Option* add_key_option(CLI::App* cmd, std::string& key, const std::string& 
     return cmd->add_option("--key", key, what + " (default ec-p256)")->check(CLI::IsMember(choices(all_key_types)));
 }
 
-void add_profile_flags(CLI::App* cmd, bool& server, bool& client, bool& both) {
-    auto* s = cmd->add_flag("--server", server, "TLS server certificate (EKU serverAuth; the default)");
-    auto* c = cmd->add_flag("--client", client, "TLS client certificate (EKU clientAuth)");
-    auto* b = cmd->add_flag("--both", both, "both serverAuth and clientAuth");
-    s->excludes(c, b);
-    c->excludes(s, b);
-    b->excludes(s, c);
+void add_profile_flags(CLI::App* cmd, ProfileFlags& f) {
+    auto* s = cmd->add_flag("--server", f.server, "TLS server certificate (EKU serverAuth; the default)");
+    auto* c = cmd->add_flag("--client", f.client, "TLS client certificate (EKU clientAuth)");
+    auto* b = cmd->add_flag("--both", f.both, "both serverAuth and clientAuth");
+    auto* e = cmd->add_flag("--email", f.email,
+                            "email (S/MIME) and TLS client certificate (EKU emailProtection and clientAuth; the "
+                            "default when every name is an email address)");
+    s->excludes(c, b, e);
+    c->excludes(s, b, e);
+    b->excludes(s, c, e);
+    e->excludes(s, c, b);
 }
 
-Profile profile_of(bool client, bool both) { return client ? Profile::client : both ? Profile::both : Profile::server; }
+std::optional<Profile> profile_of(const ProfileFlags& f) {
+    if (f.server) return Profile::server;
+    if (f.client) return Profile::client;
+    if (f.both) return Profile::both;
+    if (f.email) return Profile::email;
+    return std::nullopt;
+}
 
 void add_days_option(CLI::App* cmd, int& days) {
     cmd->add_option("--days", days, "validity in days (default: 397, or the policy's maximum if lower)")
@@ -221,6 +295,12 @@ std::string describe_expiry(Time t) {
     return out;
 }
 
+
+std::string with_article(std::string_view word) {
+    const bool an = !word.empty() && std::string_view("aeiouAEIOU").find(word[0]) != std::string_view::npos;
+    const bool letters = word.starts_with("rsa") || word.starts_with("RSA");
+    return std::string(an || letters ? "an " : "a ") + std::string(word);
+}
 
 namespace {
 template <class Files> void print_aligned(const Files& files) {

@@ -32,6 +32,10 @@ struct Globals {
     bool quiet = false;
     // --ca-dir, else $MINICA_CA_DIR, else $XDG_DATA_HOME/minica, else ~/.local/share/minica.
     fs::path resolved_ca_dir() const;
+    // Neither --ca-dir nor $MINICA_CA_DIR: the one place sign creates a CA
+    // on first use. A directory someone named may be a typo (./caa), and a
+    // CA made there would issue from a root nobody trusts.
+    bool default_ca_dir() const;
 };
 
 // A verb: its subcommand, and what runs when it was chosen. Throws
@@ -52,6 +56,21 @@ Verb add_revoke(CLI::App& app, const Globals& g);
 Verb add_crl(CLI::App& app, const Globals& g);
 Verb add_renew(CLI::App& app, const Globals& g);
 Verb add_trust(CLI::App& app, const Globals& g);
+
+// ---- the command line ------------------------------------------------------------
+// `minica help [VERB]` rewritten as `minica [VERB] --help` (git's `help`), so
+// that CLI11 prints either; other command lines unchanged. `verb` is
+// verb_on_command_line's answer, a view into argv. Null-terminated.
+std::vector<char*> help_as_flag(int argc, char** argv, std::string_view verb);
+// The name in `names` nearest `typed` (edit distance at most 2, and less
+// than typed's length), or "" (git's "did you mean").
+std::string_view nearest_name(std::string_view typed, const std::vector<std::string_view>& names);
+// " (if -foo is a name, put -- before it)" when a CLI11 message refuses an
+// argument of argv that starts with one '-', else "".
+std::string dash_hint(const std::string& message, int argc, char** argv);
+// -q: the verbs print their output on stdout, which goes to /dev/null;
+// errors and warnings go to stderr and stay.
+void silence_stdout();
 
 // Usage errors found after parsing (conflicting flags CLI11 cannot express):
 // main exits 2, as for any CLI11 parse error.
@@ -129,13 +148,20 @@ template <class Table> std::vector<std::string> choices(const Table& table) {
 }
 // --key TYPE (the library's key types), default ec-p256.
 CLI::Option* add_key_option(CLI::App* cmd, std::string& key, const std::string& what);
-// --server | --client | --both (mutually exclusive; server is the default).
-void add_profile_flags(CLI::App* cmd, bool& server, bool& client, bool& both);
-Profile profile_of(bool client, bool both);
+// --server | --client | --both | --email (mutually exclusive; none: the
+// library's default_profile, email for email addresses only, else server).
+struct ProfileFlags {
+    bool server = false, client = false, both = false, email = false;
+};
+void add_profile_flags(CLI::App* cmd, ProfileFlags& flags);
+std::optional<Profile> profile_of(const ProfileFlags& flags);
 // --days N for a leaf (default: 397, or the policy's maximum if lower).
 void add_days_option(CLI::App* cmd, int& days);
 
 // ---- output --------------------------------------------------------------------
+// "an ed25519", "an rsa-2048", "a server": the article English gives the word
+// (key type names are read letter by letter: an R-S-A key).
+std::string with_article(std::string_view word);
 // "2027-06-03T10:00:00Z (in 397 days)" / "(expired 3 days ago)"
 std::string describe_expiry(Time t);
 // Prints the files written, aligned: "  certificate  ./a.test/cert.pem".

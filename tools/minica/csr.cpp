@@ -26,7 +26,7 @@ Verb add_csr(CLI::App& app, const Globals&) {
     return {cmd, [a] {
                 RequestFiles written = write_request({.names = a->names, .key_type = parse_key_type(a->key),
                                                       .directory = a->out, .overwrite = a->force});
-                std::cout << "Wrote a " << to_string(written.key.type()) << " key and a request for "
+                std::cout << "Wrote " << with_article(to_string(written.key.type())) << " key and a request for "
                           << written.request.names().to_string() << "\n";
                 print_files(written.files);
                 std::cout << "Sign it with: minica sign --csr " << written.files.back().path.string() << "\n";

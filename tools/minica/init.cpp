@@ -1,5 +1,13 @@
 // minica init: create a CA (CaDirectory::init).
+#include <pthread.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include <openssl/crypto.h>
 
@@ -19,6 +27,80 @@ struct InitArgs {
     bool encrypt = false;
     std::string passphrase_file;
 };
+
+// The topmost directory of `dir` that does not exist yet (what init will
+// create), or "" when `dir` exists.
+fs::path first_missing(const fs::path& dir) {
+    fs::path top;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) {
+        top = p;
+        if (p == p.parent_path()) break;
+    }
+    return top;
+}
+
+// Ctrl-C, SIGTERM or SIGHUP while init runs (an RSA key takes seconds):
+// what it created is removed and minica exits 128 + the signal, instead of
+// leaving a directory with half a CA in it. The signals are blocked here
+// (threads started later inherit that) and taken by a thread in sigwait(),
+// which runs ordinary code, out of any signal handler's limits. It removes
+// the directory init created (again until it is gone: init may be writing
+// into it meanwhile; once it is gone, nothing can be written there), or the
+// CA files in a directory that existed. Once disarmed, a signal just exits.
+class RemoveOnSignal {
+public:
+    RemoveOnSignal(fs::path created, std::vector<fs::path> files)
+        : state_(std::make_shared<State>(std::move(created), std::move(files))) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+        ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        // Detached, and owning its state: it waits as long as the process runs.
+        std::thread([state = state_, set] { wait(*state, set); }).detach();
+    }
+    // After init is done: the CA is made and stays.
+    void disarm() {
+        std::lock_guard lock(state_->mutex);
+        state_->armed = false;
+    }
+
+private:
+    struct State {
+        fs::path created;
+        std::vector<fs::path> files;
+        std::mutex mutex;
+        bool armed = true;
+    };
+    static void wait(State& s, sigset_t set) {
+        int sig = 0;
+        while (::sigwait(&set, &sig) != 0) {
+        }
+        std::lock_guard lock(s.mutex);  // held until _Exit: a disarm() now never returns
+        if (s.armed) {
+            std::error_code ec;
+            if (!s.created.empty()) {
+                for (int i = 0; i < 100 && fs::exists(s.created, ec); ++i) fs::remove_all(s.created, ec);
+            } else {
+                for (const auto& f : s.files) fs::remove(f, ec);
+            }
+            std::cerr << "minica: init interrupted (" << ::strsignal(sig) << "): removed "
+                      << (s.created.empty() ? "the CA files in " + s.files.front().parent_path().string()
+                                            : s.created.string())
+                      << std::endl;
+        }
+        std::_Exit(128 + sig);
+    }
+    std::shared_ptr<State> state_;
+};
+
+// On a terminal, a line before a key that takes a while (RSA: seconds); init
+// is otherwise silent until it is done.
+void say_generating(const InitOptions& opts, bool quiet) {
+    if (quiet || !is_rsa(opts.ca.key_type) || ::isatty(STDERR_FILENO) != 1) return;
+    const std::string key(to_string(opts.ca.key_type));
+    std::cerr << "Generating " << (opts.intermediate ? "two " + key + " keys" : with_article(key) + " key") << "..."
+              << std::endl;
+}
 }  // namespace
 
 Verb add_init(CLI::App& app, const Globals& g) {
@@ -44,13 +126,14 @@ Verb add_init(CLI::App& app, const Globals& g) {
                 // Refused before any work: an existing CA is never touched, nor
                 // CA files without ca.pem (an init killed midway, or a CA whose
                 // certificate was removed): init is explicit, so it says so and
-                // changes nothing; `minica sign` sets such leftovers aside.
+                // changes nothing; `minica sign` sets such leftovers aside in
+                // the default location (the one place it creates a CA).
                 if (CaDirectory::exists(dir)) {
                     if (!fs::exists(dir / "ca.pem"))
                         throw Error(ErrorKind::exists,
                                     "a CA already exists in " + dir.string() +
                                         ", without ca.pem (an interrupted init?); nothing was changed: move its files "
-                                        "away, or let `minica sign` set them aside and make a new CA");
+                                        "away and run minica init again");
                     throw Error(ErrorKind::exists, "a CA already exists in " + dir.string() + " (nothing was changed)");
                 }
                 InitOptions opts;
@@ -78,7 +161,14 @@ Verb add_init(CLI::App& app, const Globals& g) {
                     opts.passphrase = std::string(pass->view());
                 }
 
+                say_generating(opts, g.quiet);
+                std::vector<fs::path> ca_files;
+                for (const char* f : {"ca.pem", "ca-key.pem", "chain.pem", "root.pem", "root-key.pem", "policy.json",
+                                      "inventory.db", "inventory.db-wal", "inventory.db-shm"})
+                    ca_files.push_back(dir / f);
+                RemoveOnSignal on_signal(first_missing(dir), ca_files);
                 CaDirectory ca = CaDirectory::init(dir, opts);
+                on_signal.disarm();
                 if (opts.passphrase) OPENSSL_cleanse(opts.passphrase->data(), opts.passphrase->size());
 
                 Certificate cert = Certificate::load(ca.cert_path());

@@ -1,5 +1,5 @@
-// minica inspect: show a certificate, chain, CSR, private key or CRL (PEM or
-// DER, detected), as text or as JSON (schemas/<type>.schema.json).
+// minica inspect: show a certificate, chain, CSR, private key, CRL (PEM or
+// DER, detected) or PKCS#12 file, as text or as JSON (schemas/<type>.schema.json).
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 #include "cli.hpp"
 #include "minica/csr.hpp"
 #include "minica/error.hpp"
+#include "minica/pkcs12.hpp"
 #include "minica/revocation.hpp"
 
 namespace minica::cli {
@@ -93,7 +94,7 @@ std::string json_names(const nlohmann::json& n) {
     return out.empty() ? "(none)" : join(out);
 }
 
-enum class Kind { certificates, request, key, crl };
+enum class Kind { certificates, request, key, crl, pkcs12 };
 
 // What the file holds: PEM by its first recognised label, DER by trying each.
 Kind detect(const std::string& data, bool pem, const std::string& file) {
@@ -115,20 +116,24 @@ Kind detect(const std::string& data, bool pem, const std::string& file) {
     if (is([&] { Certificate::from_der(data, file); })) return Kind::certificates;
     if (is([&] { CertificateRequest::parse(data, file); })) return Kind::request;
     if (is([&] { Crl::parse(data, file); })) return Kind::crl;
-    throw Error(ErrorKind::parse, "inspecting " + file + ": not a certificate, request, private key or CRL");
+    if (is_pkcs12(data)) return Kind::pkcs12;
+    throw Error(ErrorKind::parse, "inspecting " + file + ": not a certificate, request, private key, CRL or PKCS#12 file");
 }
 
 }  // namespace
 
 Verb add_inspect(CLI::App& app, const Globals&) {
     auto a = std::make_shared<InspectArgs>();
-    CLI::App* cmd = app.add_subcommand("inspect", "show a certificate, chain, CSR, private key or CRL");
-    cmd->add_option("file", a->file, "PEM or DER file")->required();
-    cmd->add_flag("--json", a->json, "print JSON (schemas/certificate, chain, csr, key, crl .schema.json)");
-    cmd->add_option("--passphrase-file", a->passphrase_file, "passphrase of an encrypted key (else $MINICA_PASSPHRASE or a prompt)");
+    CLI::App* cmd = app.add_subcommand("inspect", "show a certificate, chain, CSR, private key, CRL or PKCS#12 file");
+    cmd->add_option("file", a->file, "PEM or DER file, or PKCS#12 (.p12)")->required();
+    cmd->add_flag("--json", a->json, "print JSON (schemas/certificate, chain, csr, key, crl, pkcs12 .schema.json)");
+    cmd->add_option("--passphrase-file", a->passphrase_file,
+                    "passphrase of an encrypted key (else $MINICA_PASSPHRASE) or of a PKCS#12 file (else "
+                    "$MINICA_P12_PASSPHRASE), else a prompt");
 
     return {cmd, [a] {
                 const std::string data = read_file(a->file);
+                if (data.empty()) throw Error(ErrorKind::parse, a->file + ": empty file");
                 const bool pem = data.find("-----BEGIN ") != std::string::npos;
                 nlohmann::json j;
                 switch (detect(data, pem, a->file)) {
@@ -187,6 +192,29 @@ Verb add_inspect(CLI::App& app, const Globals&) {
                         row("encrypted", encrypted ? "yes" : "no");
                         row("SPKI SHA-256", k.spki_sha256_hex());
                         row("SPKI pin", k.spki_pin());
+                        break;
+                    }
+                    case Kind::pkcs12: {
+                        // The passphrase from where sign --p12 and export take it.
+                        Secret pass = read_secret({"MINICA_P12_PASSPHRASE", a->passphrase_file, "--passphrase-file",
+                                                   "the passphrase of " + a->file},
+                                                  false);
+                        Pkcs12Contents p = from_pkcs12(data, pass.view(), a->file);
+                        j = {{"type", "pkcs12"},
+                             {"certificate", p.certificate.to_json()},
+                             {"key", key_json(p.key, true)},
+                             {"chain", nlohmann::json::array()}};
+                        for (const auto& c : p.chain) j["chain"].push_back(c.to_json());
+                        if (a->json) break;
+                        std::cout << "PKCS#12 " << a->file << ": a certificate, its key and " << p.chain.size()
+                                  << " more certificate(s)\n" << std::flush;
+                        show_certificate(p.certificate, 2);
+                        row("private key", std::string(to_string(p.key.type())) + " (" + std::to_string(p.key.bits()) +
+                                               " bits), matches the certificate");
+                        for (std::size_t i = 0; i < p.chain.size(); ++i) {
+                            std::printf("  [chain %zu]\n", i);
+                            show_certificate(p.chain[i], 4);
+                        }
                         break;
                     }
                     case Kind::crl: {

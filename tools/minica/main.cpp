@@ -2,6 +2,7 @@
 // file; each is one library call. This file parses, sets up logging, runs
 // the verb and turns every failure into one line and an exit code:
 // 0 success, 1 refused or failed, 2 usage error.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -57,18 +58,27 @@ std::string_view verb_on_command_line(int argc, char** argv) {
     return {};
 }
 
-// `verb` uses keys (all verbs but list), and there is no request for help or the version.
-bool wants_openssl(std::string_view verb, int argc, char** argv) {
+// -h, --help or --version anywhere: CLI11 answers it, verb or not.
+bool asks_help_or_version(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "-h" || arg == "--help" || arg == "--version") return false;
+        if (arg == "-h" || arg == "--help" || arg == "--version") return true;
     }
-    return !verb.empty() && verb != "list";
+    return false;
+}
+
+// `verb` uses keys (all verbs but list), and there is no request for help or the version.
+bool wants_openssl(std::string_view verb, int argc, char** argv) {
+    return !asks_help_or_version(argc, argv) && !verb.empty() && verb != "list";
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv_in) {
+    // `minica help [VERB]` is read as `minica [VERB] --help` from here on.
+    std::vector<char*> args = minica::cli::help_as_flag(argc, argv_in, verb_on_command_line(argc, argv_in));
+    argc = static_cast<int>(args.size()) - 1;
+    char** argv = args.data();
     // minica sets every algorithm and parameter it uses itself: it does not
     // read openssl.cnf (which costs startup time and could change behaviour),
     // nor free OpenSSL's tables one by one at exit (the process is ending).
@@ -129,27 +139,42 @@ int main(int argc, char** argv) {
     app.add_option("--ca-dir", g.ca_dir,
                    "CA directory (default: $MINICA_CA_DIR, else $XDG_DATA_HOME/minica, else ~/.local/share/minica)");
     auto* verbose = app.add_flag("-v,--verbose", g.verbose, "log debug messages and OpenSSL's error queue");
-    app.add_flag("-q,--quiet", g.quiet, "log errors only")->excludes(verbose);
+    app.add_flag("-q,--quiet", g.quiet, "print nothing but errors")->excludes(verbose);
 
     // Only the verb on the command line is built (setting up every verb's
     // options is work a run does not need); all of them when there is
-    // none or it is unknown, so that help and errors are CLI11's own.
+    // none, for the usage. An unknown one is named, with the nearest verb
+    // of this table (so every verb added here is suggested too).
     static constexpr std::pair<std::string_view, Verb (*)(CLI::App&, const Globals&)> all_verbs[] = {
         {"init", add_init}, {"sign", add_sign},     {"csr", add_csr},   {"inspect", add_inspect},
         {"verify", add_verify}, {"export", add_export}, {"list", add_list}, {"revoke", add_revoke},
         {"crl", add_crl},   {"renew", add_renew},   {"trust", add_trust}};
-    bool known = false;
-    for (const auto& [name, add] : all_verbs) known = known || name == named;
+    std::vector<std::string_view> names;
+    for (const auto& [name, add] : all_verbs) names.push_back(name);
+    const bool known = std::find(names.begin(), names.end(), named) != names.end();
+    // The hidden __describe (man page, completion) is not in the table: it
+    // is no typo, and every verb is built for it to describe.
+    const bool describing = named == "__describe";
+    if (!known && !describing && !named.empty()) {
+        const std::string_view near = nearest_name(named, names);
+        std::cerr << "minica: unknown verb '" << named << "' "
+                  << (near.empty() ? "(minica help lists the verbs)" : "(did you mean '" + std::string(near) + "'?)")
+                  << "\n";
+        return 2;
+    }
     std::vector<Verb> verbs;
     for (const auto& [name, add] : all_verbs)
         if (!known || name == named) verbs.push_back(add(app, g));
-    // The hidden __describe (man page, completion) is not in the table: named,
-    // it is unknown to it, so every verb is built for it to describe.
     auto describe = minica::cli_docs::add_describe_verb(app);
     verbs.push_back({describe.command, describe.run});
+    if (named.empty() && !asks_help_or_version(argc, argv)) {
+        std::cout << app.help();  // as git does: the usage on stdout; 2, as for any usage error
+        return 2;
+    }
     try {
         app.parse(argc, argv);
         setup_logging(g);
+        if (g.quiet) silence_stdout();
         for (auto& verb : verbs)
             if (verb.command->parsed()) {
                 verb.run();
@@ -159,7 +184,7 @@ int main(int argc, char** argv) {
         throw CLI::RequiredError("a verb");
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-        std::cerr << "minica: " << one_line(e.what()) << " (minica --help for usage)\n";
+        std::cerr << "minica: " << one_line(e.what()) << dash_hint(e.what(), argc, argv) << " (minica --help for usage)\n";
         return 2;
     } catch (const minica::Error& e) {
         std::fflush(stdout);

@@ -34,7 +34,8 @@ Verb add_renew(CLI::App& app, const Globals& g) {
                 if (!a->out.empty()) req.out = a->out;
                 Renewed r = CaDirectory::open(dir).renew(req);
                 const Certificate& cert = r.issued.certificate;
-                std::cout << "Renewed " << r.old.serial_hex() << " as a " << to_string(r.profile) << " certificate for "
+                std::cout << "Renewed " << r.old.serial_hex() << " as " << with_article(usage_of(r.profile).description)
+                          << " certificate for "
                           << cert.names().to_string() << (a->reuse_key ? " (same key)" : " (new key)") << "\n";
                 print_files(r.issued.files);
                 std::cout << "  serial " << cert.serial_hex() << " (" << cert.key_name() << ")\n"

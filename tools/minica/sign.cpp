@@ -9,7 +9,8 @@ namespace minica::cli {
 namespace {
 struct SignArgs {
     std::vector<std::string> names;
-    bool server = false, client = false, both = false, p12 = false, force = false;
+    ProfileFlags profile;
+    bool p12 = false, force = false;
     std::string key = "ec-p256", out = ".", csr, p12_passphrase_file, passphrase_file;
     int days = 0;
 };
@@ -19,7 +20,7 @@ Verb add_sign(CLI::App& app, const Globals& g) {
     auto a = std::make_shared<SignArgs>();
     CLI::App* cmd = app.add_subcommand("sign", "issue a certificate for NAME... (DNS, *.wildcard, IP, email, URI)");
     cmd->add_option("names", a->names, "names to certify; the first names the output directory");
-    add_profile_flags(cmd, a->server, a->client, a->both);
+    add_profile_flags(cmd, a->profile);
     auto* key = add_key_option(cmd, a->key, "key type of the new key");
     add_days_option(cmd, a->days);
     cmd->add_option("--out", a->out, "write into DIR/<first-name>/ (default: the current directory)");
@@ -33,7 +34,7 @@ Verb add_sign(CLI::App& app, const Globals& g) {
 
     return {cmd, [a, &g] {
                 if (a->names.empty() && a->csr.empty()) throw UsageError("sign needs at least one NAME, or --csr FILE");
-                IssueRequest req{.names = a->names, .profile = profile_of(a->client, a->both), .key_type = parse_key_type(a->key)};
+                IssueRequest req{.names = a->names, .profile = profile_of(a->profile), .key_type = parse_key_type(a->key)};
                 if (!a->csr.empty()) req.csr = CertificateRequest::load(a->csr);
                 if (a->days > 0) req.validity = std::chrono::days(a->days);
                 req.files = OutputFiles{.directory = a->out, .name_subdirectory = true, .overwrite = a->force};
@@ -44,10 +45,12 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                     };
                 fs::path dir = g.resolved_ca_dir();
                 req.ca_passphrase = ca_passphrase_source(dir, a->passphrase_file);
-                Issued issued = CaDirectory::issue_in(dir, req, default_init_options);
+                // A CA is made on first use only where minica keeps its own.
+                Issued issued = CaDirectory::issue_in(dir, req, g.default_ca_dir() ? default_init_options
+                                                                                   : std::function<InitOptions()>{});
                 if (issued.created_ca)
                     std::cout << "Created a new CA in " << dir.string() << " (trust " << (dir / "ca.pem").string() << ")\n";
-                std::cout << "Issued a " << to_string(req.profile) << " certificate for " << issued.certificate.names().to_string() << "\n";
+                std::cout << "Issued " << with_article(usage_of(issued.profile).description) << " certificate for " << issued.certificate.names().to_string() << "\n";
                 print_files(issued.files);
                 std::cout << "  serial " << issued.certificate.serial_hex() << " (" << issued.certificate.key_name()
                           << "), issued by " << quote(issued.issuer.subject()) << "\n"
