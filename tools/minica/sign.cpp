@@ -49,7 +49,7 @@ Verb add_sign(CLI::App& app, const Globals& g) {
                 Issued issued = CaDirectory::issue_in(dir, req, g.default_ca_dir() ? default_init_options
                                                                                    : std::function<InitOptions()>{});
                 if (issued.created_ca)
-                    std::cout << "Created a new CA in " << dir.string() << " (trust " << (dir / "ca.pem").string() << ")\n";
+                    std::cout << "Created a new CA in " << dir.string() << " (minica trust install makes this machine trust it)\n";
                 std::cout << "Issued " << with_article(usage_of(issued.profile).description) << " certificate for " << issued.certificate.names().to_string() << "\n";
                 print_files(issued.files);
                 std::cout << "  serial " << issued.certificate.serial_hex() << " (" << issued.certificate.key_name()
