@@ -208,7 +208,7 @@ json members_of(EVP_PKEY* key) {
         std::string_view g(group, len);
         const char* crv = g == "prime256v1" || g == "P-256" ? "P-256" : g == "secp384r1" || g == "P-384" ? "P-384" : nullptr;
         if (crv == nullptr) bad_jwk("unsupported EC curve " + quote(g) + " (P-256 or P-384)");
-        int width = crv[2] == '2' ? 32 : 48;
+        int width = std::string_view(crv) == "P-256" ? 32 : 48;
         return {{"crv", crv}, {"kty", "EC"},
                 {"x", base64url_encode(bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, width))},
                 {"y", base64url_encode(bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, width))}};
@@ -221,7 +221,7 @@ json members_of(EVP_PKEY* key) {
         unsigned char raw[64];
         size_t len = sizeof raw;
         if (EVP_PKEY_get_raw_public_key(key, raw, &len) != 1) throw_openssl(ErrorKind::crypto, "JWK: reading a key");
-        return {{"crv", type[2] == '2' ? "Ed25519" : "Ed448"}, {"kty", "OKP"},
+        return {{"crv", std::string_view(type) == "ED25519" ? "Ed25519" : "Ed448"}, {"kty", "OKP"},
                 {"x", base64url_encode(std::string_view(reinterpret_cast<char*>(raw), len))}};
     }
     const char* name = EVP_PKEY_get0_type_name(key);
