@@ -1,7 +1,7 @@
 // Writes the seed corpora (fuzz/corpus/<target>/) from what the library itself
 // issues: certificates for every key type, an intermediate with name
 // constraints, chains, CSRs, keys (plain, encrypted with "fuzz", legacy
-// forms), CRLs, policies, names and HTTP requests.
+// forms), CRLs, policies, names, HTTP requests and ACME JWS bodies.
 //   build-fuzz/fuzz/make_seeds fuzz/corpus
 // Keys are fresh each run, dates fixed; rerun only to refresh the corpus
 // (keep it small: a few dozen files, well under 200 KB).
@@ -9,11 +9,13 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <openssl/encoder.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 
+#include "minica/acme/jose.hpp"
 #include "minica/authority.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
@@ -181,6 +183,43 @@ void text_seeds() {
     http("bad-version", 1, "GET / HTTP/2.0\r\n\r\n");
 }
 
+// fuzz_jws: a JWS body, optionally then NUL and a JWK (fuzz_jws.cpp).
+void jws_seeds() {
+    using namespace minica::acme;
+    PrivateKey p256 = PrivateKey::generate(KeyType::ec_p256), p384 = PrivateKey::generate(KeyType::ec_p384),
+               rsa = PrivateKey::generate(KeyType::rsa_2048), ed25519 = PrivateKey::generate(KeyType::ed25519);
+    detail::Ptr<EVP_PKEY> ed448(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED448"));  // not a PrivateKey type
+    struct Signer {
+        std::string name;
+        JwsAlg alg;
+        EVP_PKEY* key;
+    };
+    std::vector<Signer> signers{{"es256", JwsAlg::es256, p256.native()},
+                                {"es384", JwsAlg::es384, p384.native()},
+                                {"rs256", JwsAlg::rs256, rsa.native()},
+                                {"eddsa", JwsAlg::eddsa, ed25519.native()},
+                                {"ed448", JwsAlg::eddsa, ed448.get()}};
+    const std::string base = "https://acme.test:14000/acme/";
+    for (const auto& s : signers) {
+        Jwk jwk = Jwk::from_key(s.key);
+        put("fuzz_jws", "new-account-" + s.name,
+            sign(s.key, s.alg, {{"nonce", "AAAAAAAAAAEAAAAAAAAAAQ"}, {"url", base + "new-account"}, {"jwk", jwk.to_json()}},
+                 R"({"termsOfServiceAgreed":true,"contact":["mailto:admin@example.com"]})"));
+        put("fuzz_jws", "new-order-" + s.name,
+            sign(s.key, s.alg, {{"nonce", "AAAAAAAAAAEAAAAAAAAAAg"}, {"url", base + "new-order"}, {"kid", base + "acct/1"}},
+                 R"({"identifiers":[{"type":"dns","value":"a.test"}]})") +
+                std::string(1, '\0') + jwk.to_json().dump());
+        if (s.alg == JwsAlg::es256) {
+            put("fuzz_jws", "post-as-get-" + s.name,
+                sign(s.key, s.alg, {{"nonce", "AAAAAAAAAAEAAAAAAAAAAw"}, {"url", base + "order/1"}, {"kid", base + "acct/1"}}, "") +
+                    std::string(1, '\0') + jwk.to_json().dump());
+            put("fuzz_jws", "eab-hs256",
+                hmac_sign("fuzz", "HS256", {{"kid", "eab-1"}, {"url", base + "new-account"}}, jwk.to_json().dump()));
+        }
+        put("fuzz_jws", "jwk-" + s.name, jwk.to_json().dump());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,6 +232,7 @@ int main(int argc, char** argv) {
         certificates_chains_crls();
         requests_and_keys();
         text_seeds();
+        jws_seeds();
     } catch (const Error& e) {
         std::cerr << "make_seeds: " << e.what() << "\n";
         return 1;

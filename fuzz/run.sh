@@ -20,7 +20,7 @@
 set -uo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
-all=(fuzz_certificate fuzz_chain fuzz_csr fuzz_key fuzz_crl fuzz_names fuzz_policy fuzz_http)
+all=(fuzz_certificate fuzz_chain fuzz_csr fuzz_key fuzz_crl fuzz_names fuzz_policy fuzz_http fuzz_jws)
 seconds=60 build=build-fuzz jobs=$(nproc) targets=("${all[@]}") keep_going=()
 usage() { sed -n '7,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do

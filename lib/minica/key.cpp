@@ -214,13 +214,13 @@ EVP_PKEY* pkey_from_pkcs8(std::string_view der_in) {
             throw Error(ErrorKind::parse, "the public key in the file does not match its private key",
                         drain_openssl_errors());
     }
-    std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)> bld(OSSL_PARAM_BLD_new(), OSSL_PARAM_BLD_free);
+    Ptr<OSSL_PARAM_BLD> bld(OSSL_PARAM_BLD_new());
     if (!bld ||
         OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, width == 32 ? "P-256" : "P-384", 0) != 1 ||
         OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, bn.get()) != 1 ||
         OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub.data(), pub.size()) != 1)
         return nullptr;
-    std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)> params_list(OSSL_PARAM_BLD_to_param(bld.get()), OSSL_PARAM_free);
+    Ptr<OSSL_PARAM> params_list(OSSL_PARAM_BLD_to_param(bld.get()));
     PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     EVP_PKEY* pkey = nullptr;
     if (!params_list || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||

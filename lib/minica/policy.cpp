@@ -28,11 +28,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "minica/detail/json.hpp"
 #include "minica/error.hpp"
 #include "minica/files.hpp"
 #include "minica/text.hpp"
@@ -136,19 +136,6 @@ bool allowed_by(const Allowed& a, NameKind kind, std::string_view name, const Ip
     throw Error(ErrorKind::parse, "reading policy from " + std::string(source) + ": " + std::string(reason));
 }
 
-struct DuplicateKey {
-    std::string key;
-};
-
-// nlohmann's messages start with "[json.exception.parse_error.101] "; drop it.
-std::string strip_json_prefix(std::string_view what) {
-    if (!what.empty() && what.front() == '[') {
-        auto close = what.find("] ");
-        if (close != std::string_view::npos) what.remove_prefix(close + 2);
-    }
-    return std::string(what);
-}
-
 std::vector<std::string> string_array(const nlohmann::json& j, std::string_view key, std::string_view source) {
     if (!j.is_array()) bad(source, "\"" + std::string(key) + "\" must be an array of strings");
     std::vector<std::string> out;
@@ -222,28 +209,9 @@ auto enum_list(const nlohmann::json& value, const std::string& key, std::string_
 Policy Policy::from_json(std::string_view json, std::string_view source) {
     nlohmann::json j;
     try {
-        // Refuse duplicate keys: nlohmann keeps the last one silently, which
-        // would let a second "max_validity_days" hide behind the first.
-        std::vector<std::set<std::string>> seen;
-        auto cb = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-            switch (event) {
-                case nlohmann::json::parse_event_t::object_start: seen.emplace_back(); break;
-                case nlohmann::json::parse_event_t::object_end:
-                    if (!seen.empty()) seen.pop_back();
-                    break;
-                case nlohmann::json::parse_event_t::key:
-                    if (!seen.empty() && !seen.back().insert(parsed.get<std::string>()).second)
-                        throw DuplicateKey{parsed.get<std::string>()};
-                    break;
-                default: break;
-            }
-            return true;
-        };
-        j = nlohmann::json::parse(json.begin(), json.end(), cb);
-    } catch (const DuplicateKey& d) {
-        bad(source, "duplicate key \"" + d.key + "\"");
-    } catch (const nlohmann::json::exception& e) {
-        bad(source, strip_json_prefix(e.what()));
+        j = detail::parse_json(json);
+    } catch (const Error& e) {
+        bad(source, e.what());
     }
     if (!j.is_object()) bad(source, std::string("the top level must be an object, not ") + j.type_name());
 

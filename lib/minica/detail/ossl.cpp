@@ -14,9 +14,14 @@ namespace minica::detail {
 const EVP_MD* digest(const char* name) {
     static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
     static EVP_MD* sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+    static EVP_MD* sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
     static EVP_MD* sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
     std::string_view n(name);
-    const EVP_MD* md = n == "SHA256" ? sha256 : n == "SHA384" ? sha384 : n == "SHA1" ? sha1 : nullptr;
+    const EVP_MD* md = n == "SHA256"   ? sha256
+                       : n == "SHA384" ? sha384
+                       : n == "SHA512" ? sha512
+                       : n == "SHA1"   ? sha1
+                                       : nullptr;
     if (md == nullptr) throw_openssl(ErrorKind::crypto, "fetching digest " + std::string(n));
     return md;
 }
@@ -61,6 +66,47 @@ std::string base64(std::string_view data) {
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                             reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
     out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::string base64url_encode(std::string_view data) {
+    std::string out = base64(data);
+    while (!out.empty() && out.back() == '=') out.pop_back();
+    for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    return out;
+}
+
+namespace {
+// The value of a base64url character, or -1.
+int base64url_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+}  // namespace
+
+std::optional<std::string> base64url_decode(std::string_view text) {
+    if (text.size() % 4 == 1) return std::nullopt;  // 6 bits cannot end an octet
+    std::string out;
+    out.reserve(text.size() * 3 / 4);
+    unsigned acc = 0;
+    int bits = 0;
+    for (char c : text) {
+        int v = base64url_value(c);
+        if (v < 0) return std::nullopt;
+        acc = (acc << 6) | static_cast<unsigned>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<char>((acc >> bits) & 0xff));
+            acc &= (1u << bits) - 1;
+        }
+    }
+    // Left-over bits (2 or 4) must be zero: "QQ" and "QR" would both read "A".
+    if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
     return out;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,8 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/params.h>
 #include <openssl/pkcs12.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -49,6 +52,8 @@ MINICA_OSSL_FREE(NAME_CONSTRAINTS, NAME_CONSTRAINTS_free);
 MINICA_OSSL_FREE(EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free);
 MINICA_OSSL_FREE(AUTHORITY_KEYID, AUTHORITY_KEYID_free);
 MINICA_OSSL_FREE(X509_ALGOR, X509_ALGOR_free);
+MINICA_OSSL_FREE(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free);
+MINICA_OSSL_FREE(OSSL_PARAM, OSSL_PARAM_free);
 #undef MINICA_OSSL_FREE
 
 template <class T> using Ptr = std::unique_ptr<T, Free<T>>;
@@ -74,7 +79,7 @@ BioPtr mem_bio(std::string_view data);
 // A digest fetched once per process ("SHA256", "SHA384", "SHA1"): passing
 // EVP_sha256() and friends makes OpenSSL 3.0 fetch the algorithm again on
 // every call.
-const EVP_MD* digest(const char* name);
+const EVP_MD* digest(const char* name);  // also "SHA512"
 // One-shot digest with a fetched algorithm; returns the digest's length.
 unsigned digest_into(const char* name, std::string_view data, unsigned char* out);
 // Everything written to a memory BIO, as a string.
@@ -107,6 +112,13 @@ std::string name_line(const X509_NAME* name) noexcept;
 // A string's UTF-8 (empty when it has none).
 std::string utf8(const ASN1_STRING* s);
 std::string base64(std::string_view data);
+// base64url without padding (RFC 7515 §2, RFC 4648 §5): what JOSE and ACME
+// carry. The decoder is strict, so that each value has one spelling (a
+// signature or a thumbprint compared as text cannot be forged by respelling
+// it): only A-Z a-z 0-9 - _, no padding, no whitespace, no length of 4k+1,
+// and the unused low bits of the last character zero. nullopt otherwise.
+std::string base64url_encode(std::string_view data);
+std::optional<std::string> base64url_decode(std::string_view text);
 std::string pem_encode(std::string_view label, std::string_view der);
 // Hex SHA-256, lower case; with `sep`, upper case bytes separated by it ("AB:CD").
 std::string sha256_hex(std::string_view data, char sep = 0);
