@@ -186,8 +186,9 @@ class TrustStores(unittest.TestCase):
         self.assert_all(self.probes(), False)
 
         r = self.mc("trust", "install", "--store", "system")
-        self.assertRegex(r.stdout, r"system\s+installed\s+/usr/local/share/ca-certificates/minica-[0-9a-f]{16}\.crt")
-        anchor_id = re.search(r"(minica-[0-9a-f]{16})\.crt", r.stdout).group(1)
+        self.assertRegex(r.stdout, r"system\s+installed\s+/usr/local/share/ca-certificates/"
+                                   r"minica-[0-9a-f]{16}-minica-root-ca\.crt")
+        anchor_id = re.search(r"(minica-[0-9a-f]{16}-minica-root-ca)\.crt", r.stdout).group(1)
         node_extra = re.search(r"export NODE_EXTRA_CA_CERTS=(\S+)", r.stdout).group(1)
         self.assertEqual(node_extra, str(self.ca / "ca.pem"))
         self.assertIn("no name constraints", r.stdout)

@@ -124,7 +124,7 @@ struct Machine {
         r.run = [this](const std::vector<std::string>& argv, std::string_view in) { return tools(argv, in); };
         return trust(anchor, r);
     }
-    fs::path anchor_file() const { return root.path / "usr/local/share/ca-certificates" / (anchor.id + ".crt"); }
+    fs::path anchor_file() const { return root.path / "usr/local/share/ca-certificates" / (anchor.name + ".crt"); }
 };
 
 }  // namespace
@@ -136,7 +136,10 @@ TEST_CASE("a trust anchor is named by its fingerprint and subject") {
     for (char ch : c.fingerprint_sha256())
         if (ch != ':') hex += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     CHECK(a.id == "minica-" + hex.substr(0, 16));
+    CHECK(a.name == a.id + "-trust-test-root");  // a file name without spaces, a keytool alias
     CHECK(a.nickname == a.id + " Trust_ Test Root");  // certutil reads "token:nickname"
+    TrustAnchor u = TrustAnchor::of(root_with_cn("  Ünï  CA "));
+    CHECK(u.name == u.id + "-n-ca");
 }
 
 TEST_CASE("the Debian system store: install, again, status, uninstall, status") {
@@ -166,7 +169,7 @@ TEST_CASE("the Debian system store: install, again, status, uninstall, status") 
     CHECK(m.tools.log[0] == "update-ca-certificates --fresh");
     CHECK(m.tools.log[1].starts_with("run-parts --test -- "));
     // the hooks (the Java keystore's) hear of the removal
-    CHECK(m.tools.hooks_input == "-/etc/ssl/certs/" + m.anchor.id + ".pem\n");
+    CHECK(m.tools.hooks_input == "-/etc/ssl/certs/" + m.anchor.name + ".pem\n");
 
     r = m.run(TrustAction::status, {TrustStoreKind::system});
     CHECK(r.steps[0].state == TrustState::absent);
@@ -193,7 +196,7 @@ TEST_CASE("Fedora's and Arch's anchors directories are found") {
         fs::create_directories(m.root.path / dir);
         TrustResult r = m.run(TrustAction::install, {TrustStoreKind::system});
         CHECK(r.steps[0].state == TrustState::installed);
-        CHECK(fs::exists(m.root.path / dir / (m.anchor.id + file)));
+        CHECK(fs::exists(m.root.path / dir / (m.anchor.name + file)));
         CHECK(m.tools.log == std::vector<std::string>{update});
     }
 }
@@ -259,7 +262,7 @@ TEST_CASE("java: keytool on the JDK's cacerts, under the anchor's alias") {
     CHECK(r.ok);
     CHECK(r.steps[0].state == TrustState::installed);
     CHECK(r.steps[0].location == fs::canonical(jdk / "lib/security/cacerts").string());
-    CHECK(m.tools.java == std::set<std::string>{m.anchor.id});
+    CHECK(m.tools.java == std::set<std::string>{m.anchor.name});
     CHECK(m.tools.log.back().find("-keystore " + r.steps[0].location) != std::string::npos);
     CHECK(m.run(TrustAction::status, {TrustStoreKind::java}).steps[0].state == TrustState::present);
     CHECK(m.run(TrustAction::uninstall, {TrustStoreKind::java}).steps[0].state == TrustState::removed);

@@ -43,7 +43,18 @@ TrustAnchor TrustAnchor::of(const Certificate& certificate) {
     std::string hex;
     for (char c : certificate.fingerprint_sha256())
         if (c != ':' && hex.size() < 16) hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    TrustAnchor a{certificate, "minica-" + hex, {}};
+    TrustAnchor a{certificate, "minica-" + hex, {}, {}};
+    std::string slug;
+    for (char c : certificate.common_name()) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x80 && std::isalnum(u))
+            slug += static_cast<char>(std::tolower(u));
+        else if (!slug.empty() && slug.back() != '-')
+            slug += '-';
+    }
+    while (!slug.empty() && slug.back() == '-') slug.pop_back();
+    a.name = slug.empty() ? a.id : a.id + "-" + slug.substr(0, 48);
+    while (a.name.back() == '-') a.name.pop_back();
     std::string cn = printable(certificate.common_name());
     std::replace(cn.begin(), cn.end(), ':', '_');  // certutil reads "token:nickname"
     a.nickname = cn.empty() ? a.id : a.id + " " + cn;
@@ -221,13 +232,13 @@ std::optional<SystemStore> find_system_store(const fs::path& root) {
 }
 
 // Debian: tell update-ca-certificates' hooks about the removal (see the top).
-void run_debian_removal_hooks(const Context& cx, const std::string& id) {
+void run_debian_removal_hooks(const Context& cx, const std::string& name) {
     const fs::path hooks = cx.request.root / "etc/ca-certificates/update.d";
     std::error_code ec;
     if (!fs::is_directory(hooks, ec)) return;
     CommandResult list = cx.run({"run-parts", "--test", "--", hooks.string()});
     if (list.exit_code != 0) return;
-    std::string line, input = "-/etc/ssl/certs/" + id + ".pem\n";
+    std::string line, input = "-/etc/ssl/certs/" + name + ".pem\n";
     for (std::size_t pos = 0; pos < list.output.size();) {
         std::size_t nl = list.output.find('\n', pos);
         line = list.output.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
@@ -245,7 +256,7 @@ void system_store(const Context& cx) {
                "no system trust store found (update-ca-certificates, update-ca-trust or p11-kit trust)");
         return;
     }
-    const fs::path file = store->anchors / (cx.anchor.id + store->extension);
+    const fs::path file = store->anchors / (cx.anchor.name + store->extension);
     const bool present = same_file_content(file, cx.pem);
     const TrustAction action = cx.request.action;
     auto add = [&](TrustState s, std::string detail = {}, bool root = false) {
@@ -279,7 +290,7 @@ void system_store(const Context& cx) {
         cx.run(store->update);
         return add(TrustState::failed, failure(update, r));
     }
-    if (store->debian) run_debian_removal_hooks(cx, cx.anchor.id);
+    if (store->debian) run_debian_removal_hooks(cx, cx.anchor.name);
     add(TrustState::removed);
 }
 
@@ -394,7 +405,7 @@ void java_store(const Context& cx) {
     auto add = [&](TrustState s, std::string detail = {}, bool root = false) {
         cx.add(TrustStoreKind::java, ks, s, std::move(detail), root);
     };
-    const std::vector<std::string> base{"-keystore", ks, "-storepass", java_storepass, "-alias", cx.anchor.id};
+    const std::vector<std::string> base{"-keystore", ks, "-storepass", java_storepass, "-alias", cx.anchor.name};
     auto keytool = [&](std::string verb, std::vector<std::string> extra = {}) {
         std::vector<std::string> argv{"keytool", std::move(verb)};
         argv.insert(argv.end(), base.begin(), base.end());

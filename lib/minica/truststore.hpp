@@ -1,22 +1,25 @@
 // Trust stores: installing a CA's trust anchor where the machine's clients
 // look for it (`minica trust`), like mkcert -install, one backend per store:
 //
-//   system  Debian/Ubuntu: /usr/local/share/ca-certificates/<id>.crt and
+//   system  Debian/Ubuntu: /usr/local/share/ca-certificates/<name>.crt and
 //           update-ca-certificates (it reads only *.crt names without spaces);
-//           Fedora/RHEL: /etc/pki/ca-trust/source/anchors/<id>.pem and
+//           Fedora/RHEL: /etc/pki/ca-trust/source/anchors/<name>.pem and
 //           update-ca-trust extract; Arch (p11-kit):
-//           /etc/ca-certificates/trust-source/anchors/<id>.crt and
+//           /etc/ca-certificates/trust-source/anchors/<name>.crt and
 //           trust extract-compat. Which one: the first whose anchors
 //           directory exists.
 //   nss     Chromium's shared database ~/.pki/nssdb (created when absent, as
 //           Chromium would) and every Firefox profile's cert9.db, through
 //           certutil (libnss3-tools), under the nickname "<id> <CN>".
-//   java    the JDK's cacerts through keytool -cacerts, under the alias <id>
+//   java    the JDK's cacerts through keytool, under the alias <name>
 //           only (on Debian, ca-certificates-java also copies the system store
 //           there).
 //
 // <id> is "minica-" + the first 16 hex digits of the anchor's SHA-256
-// fingerprint: it says which CA it is, is a valid file name and alias, and
+// fingerprint; <name> is <id> + "-" + the CN in lower case with runs of
+// anything but letters and digits as one '-' ("minica-0123456789abcdef-
+// minica-root-ca"): it says which CA it is (fingerprint and subject), is a
+// valid file name (no spaces: update-ca-certificates) and keytool alias, and
 // is what uninstall removes (exactly what install added, nothing else).
 // External programs run through a Runner, so tests can fake them.
 #pragma once
@@ -34,6 +37,7 @@ namespace minica {
 struct TrustAnchor {
     Certificate certificate;
     std::string id;        // "minica-0123456789abcdef"
+    std::string name;      // "minica-0123456789abcdef-minica-root-ca": file name and Java alias
     std::string nickname;  // "minica-0123456789abcdef <CN>" (NSS; ':' becomes '_')
     static TrustAnchor of(const Certificate& certificate);
 };

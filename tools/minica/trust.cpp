@@ -52,6 +52,7 @@ nlohmann::json to_json(const TrustAnchor& anchor, const fs::path& anchor_path, c
             {"anchor",
              {{"path", anchor_path.string()},
               {"id", anchor.id},
+              {"name", anchor.name},
               {"subject", anchor.certificate.subject()},
               {"fingerprint_sha256", anchor.certificate.fingerprint_sha256()},
               {"name_constraints", !anchor.certificate.name_constraints().empty()}}},
