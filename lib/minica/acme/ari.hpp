@@ -17,7 +17,7 @@
 //   Pebble centres its window at notAfter - lifetime/3
 //   (core/types.go RenewalInfoSimple). It is lifetime/10 wide (Pebble: 2
 //   days), so a short-lived certificate gets a window it can use and a
-//   batch issued at once spreads its renewals (RFC 9773 §1).
+//   batch issued at once spreads its renewals (the load spikes ARI exists to avoid).
 // - A revoked certificate gets a window wholly in the past, [now - 2 d,
 //   now - 1 d]: RFC 9773 §4.2 clients renew at once when the window has
 //   passed, and two days of slack hold for a client whose clock is a day

@@ -4,8 +4,8 @@
 //
 // Deliberate choices:
 // - Every type of RFC 8555 §6.7, plus alreadyReplaced, which RFC 9773
-//   (ARI) registers for an order whose "replaces" names a certificate
-//   already replaced.
+//   (ARI) §7.4 registers for an order whose "replaces" names a certificate
+//   already replaced (Boulder and Pebble answer it with 409).
 // - Default statuses follow the RFC where it says one (badNonce 400 §6.5,
 //   orderNotReady 403 §7.4, userActionRequired 403 §7.3.3) and Pebble/
 //   Boulder elsewhere (acme/problems.go: unauthorized and
@@ -31,7 +31,7 @@ namespace minica::acme {
 
 enum class ProblemType {
     account_does_not_exist,
-    already_replaced,  // RFC 9773
+    already_replaced,  // RFC 9773 §7.4
     already_revoked,
     bad_csr,
     bad_nonce,
