@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include <nlohmann/json.hpp>
 #include <openssl/x509v3.h>
 
 #include "minica/authority.hpp"
@@ -350,4 +351,79 @@ TEST_CASE("certificate fields read from the DER agree with OpenSSL's X509") {
     std::string bad = der;
     bad[0] = 0x31;
     CHECK_THROWS_AS(Certificate::from_der(bad), Error);
+}
+
+TEST_CASE("a leaf with crl_urls carries one non-critical CRL Distribution Point, as OpenSSL reads and writes it") {
+    Authority root = Authority::create_root({.now = fixed});
+    const std::string url = "http://crl.example.test:8080/ca.crl";
+    auto leaf = root.issue({.names = sans({"cdp.test"}), .now = fixed, .crl_urls = {url}});
+    X509* x = leaf.certificate.native();
+    int crit = -1;
+    detail::Ptr<CRL_DIST_POINTS> points(
+        static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(x, NID_crl_distribution_points, &crit, nullptr)));
+    REQUIRE(points != nullptr);
+    CHECK(crit == 0);
+    REQUIRE(sk_DIST_POINT_num(points.get()) == 1);
+    const DIST_POINT* dp = sk_DIST_POINT_value(points.get(), 0);
+    CHECK(dp->reasons == nullptr);
+    CHECK(dp->CRLissuer == nullptr);
+    REQUIRE(dp->distpoint != nullptr);
+    REQUIRE(dp->distpoint->type == 0);  // fullName
+    REQUIRE(sk_GENERAL_NAME_num(dp->distpoint->name.fullname) == 1);
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+    REQUIRE(g->type == GEN_URI);
+    CHECK(detail::name_text(g->d.uniformResourceIdentifier) == url);
+    // The bytes written are the bytes OpenSSL writes for the same value.
+    int idx = X509_get_ext_by_NID(x, NID_crl_distribution_points, -1);
+    REQUIRE(idx >= 0);
+    const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(X509_get_ext(x, idx));
+    unsigned char* reencoded = nullptr;
+    int len = i2d_CRL_DIST_POINTS(points.get(), &reencoded);
+    REQUIRE(len > 0);
+    CHECK(std::string(reinterpret_cast<char*>(reencoded), static_cast<std::size_t>(len)) ==
+          std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                      static_cast<std::size_t>(ASN1_STRING_length(value))));
+    OPENSSL_free(reencoded);
+    CHECK(leaf.certificate.crl_distribution_points() == std::vector<std::string>{url});
+    CHECK(leaf.certificate.to_json()["crl_distribution_points"] == nlohmann::json::array({url}));
+    CHECK(verify_chain(leaf.certificate, {}, {root.certificate()}, {.host = "cdp.test", .at = fixed}).ok);
+
+    // Without crl_urls: no extension, nothing in the JSON.
+    auto plain = root.issue({.names = sans({"plain.test"}), .now = fixed});
+    CHECK(X509_get_ext_by_NID(plain.certificate.native(), NID_crl_distribution_points, -1) == -1);
+    CHECK(plain.certificate.crl_distribution_points().empty());
+    CHECK(!plain.certificate.to_json().contains("crl_distribution_points"));
+
+    // An intermediate made with the root's CRL URL carries it; the scheme in canonical (lower) case.
+    Authority inter = root.create_intermediate({.subject = {.common_name = "I"}, .now = fixed,
+                                                .crl_urls = {"HTTP://crl.example.test/root.crl"}});
+    CHECK(inter.certificate().crl_distribution_points() ==
+          std::vector<std::string>{"http://crl.example.test/root.crl"});
+}
+
+TEST_CASE("CRL URLs: http with a host only; https and the rest refused with the reason") {
+    CHECK(canonical_crl_url("http://127.0.0.1:8080/crl") == "http://127.0.0.1:8080/crl");
+    CHECK(canonical_crl_url("http://[::1]/crl") == "http://[::1]/crl");
+    CHECK(canonical_crl_url("Http://ca.example/x.crl") == "http://ca.example/x.crl");
+    CHECK_THROWS_WITH_AS(canonical_crl_url("https://ca.example/crl"), doctest::Contains("not https"), Error);
+    for (const char* bad : {"ldap://ca.example/cn=x", "ftp://ca.example/crl", "ca.example/crl", "http://",
+                            "http:///crl", "http:ca.example/crl", "http://user:pw@ca.example/crl",
+                            "http://ca.example:0/crl", "http://ca.example:99999/crl", "http://ca.example:x/crl",
+                            "http://ca example/crl", "http://ca.example/\xc3\xa9", "http://ca.example/a\tb", ""}) {
+        CAPTURE(bad);
+        try {
+            canonical_crl_url(bad);
+            FAIL("accepted");
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::invalid_argument);
+            CHECK(std::string(e.what()).find("CRL URL") != std::string::npos);
+        }
+    }
+    Authority root = Authority::create_root();
+    CHECK_THROWS_WITH_AS(root.issue({.names = sans({"x.test"}), .crl_urls = {"https://ca.example/crl"}}),
+                         doctest::Contains("https"), Error);
+    // A template built by hand is checked too.
+    CertificateTemplate t = leaf_template({.names = sans({"x.test"}), .now = now()}, root.certificate().not_after());
+    t.crl_urls = {"ldap://ca.example/crl"};
+    CHECK_THROWS_AS(root.sign_template(t, PrivateKey::generate().public_key_der()), Error);
 }

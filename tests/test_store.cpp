@@ -691,3 +691,66 @@ TEST_CASE("revocation: verify asks the inventory, then the published CRLs; a rev
     CHECK(kind_of([&] { ca.publish_crls({.out = tmp.path / "precious.pem"}); }) == ErrorKind::exists);
     CHECK(read_file(tmp.path / "precious.pem") == "keep\n");
 }
+
+TEST_CASE("CaDirectory: publication.json gives every leaf issued after it its CRL Distribution Point") {
+    TempDir tmp;
+    const fs::path dir = tmp.path / "ca";
+    CaDirectory ca = CaDirectory::init(dir, quick_options());
+    CHECK(ca.publication().empty());
+    Certificate before = ca.issue({.names = {"before.test"}}).certificate;
+    CHECK(before.crl_distribution_points().empty());
+
+    // Refused: nothing written.
+    CHECK(kind_of([&] { ca.set_publication({.crl_url = "https://ca.example/crl"}); }) == ErrorKind::invalid_argument);
+    CHECK(kind_of([&] { ca.set_publication({.crl_url = "http://ca.example/crl", .root_crl_url = "http://ca.example/root"}); }) ==
+          ErrorKind::invalid_argument);  // a root CA has no root CRL
+    CHECK(!fs::exists(ca.publication_path()));
+    CHECK(kind_of([&] { ca.publish_crls({.publication = Publication{.crl_url = "ftp://ca.example/crl"}}); }) ==
+          ErrorKind::invalid_argument);
+    CHECK(!fs::exists(dir / "crl.pem"));
+
+    ca.set_publication({.crl_url = "HTTP://127.0.0.1:8080/crl"});
+    CHECK(mode_of(ca.publication_path()) == 0644);
+    CHECK(Publication::from_json(read_file(ca.publication_path())).crl_url == "http://127.0.0.1:8080/crl");
+    Certificate after = ca.issue({.names = {"after.test"}}).certificate;
+    CHECK(after.crl_distribution_points() == std::vector<std::string>{"http://127.0.0.1:8080/crl"});
+    // Another CaDirectory (another process) reads the file.
+    CaDirectory again = CaDirectory::open(dir);
+    CHECK(again.publication().crl_url == "http://127.0.0.1:8080/crl");
+    CHECK(again.issue({.names = {"again.test"}}).certificate.crl_distribution_points().size() == 1);
+    // Already issued: unchanged.
+    CHECK(Certificate::from_pem(ca.inventory().find(before.serial_hex())->pem).crl_distribution_points().empty());
+
+    // publish_crls records it once the CRL is written; an empty one removes the file.
+    ca.publish_crls({.publication = Publication{.crl_url = "http://crl.example.test/ca.crl"}});
+    CHECK(fs::exists(dir / "crl.pem"));
+    CHECK(CaDirectory::open(dir).publication().crl_url == "http://crl.example.test/ca.crl");
+    ca.publish_crls({.publication = Publication{}});
+    CHECK(!fs::exists(ca.publication_path()));
+    CHECK(ca.issue({.names = {"none.test"}}).certificate.crl_distribution_points().empty());
+
+    // A publication.json edited by hand is checked as it is read.
+    write_file_atomic(ca.publication_path(), R"({"crl_url": "https://x.example/crl"})", 0644);
+    CHECK(kind_of([&] { CaDirectory::open(dir).publication(); }) == ErrorKind::parse);
+    write_file_atomic(ca.publication_path(), R"({"crl_uri": "http://x.example/crl"})", 0644, true);
+    CHECK(kind_of([&] { CaDirectory::open(dir).publication(); }) == ErrorKind::parse);
+}
+
+TEST_CASE("CaDirectory: an intermediate made with a root CRL URL carries it; its leaves carry the CA's") {
+    TempDir tmp;
+    InitOptions o = quick_options();
+    o.intermediate = true;
+    o.publication = {.crl_url = "http://crl.example.test/ca.crl", .root_crl_url = "http://crl.example.test/root.crl"};
+    CaDirectory ca = CaDirectory::init(tmp.path / "ca", o);
+    CHECK(mode_of(ca.publication_path()) == 0644);
+    CHECK(Certificate::load(ca.cert_path()).crl_distribution_points() ==
+          std::vector<std::string>{"http://crl.example.test/root.crl"});
+    CHECK(Certificate::load(ca.root_path()).crl_distribution_points().empty());
+    CHECK(ca.issue({.names = {"leaf.test"}}).certificate.crl_distribution_points() ==
+          std::vector<std::string>{"http://crl.example.test/ca.crl"});
+    // Without an intermediate, a root CRL URL is refused before anything is made.
+    InitOptions r = quick_options();
+    r.publication.root_crl_url = "http://crl.example.test/root.crl";
+    CHECK(kind_of([&] { CaDirectory::init(tmp.path / "root", r); }) == ErrorKind::invalid_argument);
+    CHECK(!fs::exists(tmp.path / "root" / "ca.pem"));
+}

@@ -23,13 +23,14 @@ namespace {
 // The OIDs the certificate encoder writes, encoded once.
 struct Oids {
     std::string basic_constraints, key_usage, ext_key_usage, subject_key_id, authority_key_id, subject_alt_name,
-        name_constraints, server_auth, client_auth, email_protection, ecdsa_sha256, ecdsa_sha384, rsa_sha256;
+        name_constraints, crl_distribution_points, server_auth, client_auth, email_protection, ecdsa_sha256,
+        ecdsa_sha384, rsa_sha256;
 };
 const Oids& oids() {
     using der::encode_oid;
     static const Oids o{encode_oid("2.5.29.19"), encode_oid("2.5.29.15"), encode_oid("2.5.29.37"),
                         encode_oid("2.5.29.14"), encode_oid("2.5.29.35"), encode_oid("2.5.29.17"),
-                        encode_oid("2.5.29.30"), encode_oid("1.3.6.1.5.5.7.3.1"), encode_oid("1.3.6.1.5.5.7.3.2"),
+                        encode_oid("2.5.29.30"), encode_oid("2.5.29.31"), encode_oid("1.3.6.1.5.5.7.3.1"), encode_oid("1.3.6.1.5.5.7.3.2"),
                         encode_oid("1.3.6.1.5.5.7.3.4"),
                         encode_oid("1.2.840.10045.4.3.2"), encode_oid("1.2.840.10045.4.3.3"),
                         encode_oid("1.2.840.113549.1.1.11")};
@@ -235,6 +236,21 @@ Certificate build(const CertificateTemplate& t, std::string_view spki, const Iss
                                              t.constraints.excluded_email);
                         });
                     });
+                // CRLDistributionPoints ::= SEQUENCE OF DistributionPoint; one
+                // point, distributionPoint [0] (a CHOICE: explicit) holding
+                // fullName [0] IMPLICIT GeneralNames of uniformResourceIdentifier [6].
+                if (!t.crl_urls.empty())
+                    extension(w, o.crl_distribution_points, false, [&] {
+                        w.sequence([&] {
+                            w.sequence([&] {
+                                w.nested(der::context_constructed(0), [&] {
+                                    w.nested(der::context_constructed(0), [&] {
+                                        for (const auto& u : t.crl_urls) w.tlv(der::context(6), u);
+                                    });
+                                });
+                            });
+                        });
+                    });
             });
         });
     });
@@ -363,7 +379,7 @@ Authority Authority::create_intermediate(const CaOptions& options) const {
     CertificateTemplate t = ca_template(options.subject, options.now.value_or(now()),
                                         options.validity.value_or(default_intermediate_validity),
                                         options.path_len ? options.path_len : std::optional<int>(0),
-                                        options.constraints, state_->not_after);
+                                        options.constraints, state_->not_after, options.crl_urls);
     PrivateKey key = PrivateKey::generate(options.key_type);
     Certificate cert = sign_template(t, key.public_key_der());
     std::vector<Certificate> parents{cert_};
@@ -388,6 +404,7 @@ Authority Authority::load(const std::filesystem::path& cert_pem, const std::file
 
 Certificate Authority::sign_template(const CertificateTemplate& tmpl, std::string_view subject_spki_der) const {
     for (auto& nc : state_->constraints) nc.check(tmpl.names);
+    for (const auto& url : tmpl.crl_urls) canonical_crl_url(url);  // a template built by hand too
     if (tmpl.not_after <= tmpl.not_before)
         throw Error(ErrorKind::invalid_argument, "certificate validity ends before it starts");
     return build(tmpl, subject_spki_der, state_->issuer, false);
@@ -415,7 +432,8 @@ IssuedCertificate Authority::issue(const LeafOptions& options) const {
                   .validity = options.validity,
                   .now = options.now.value_or(now()),
                   .subject = options.subject,
-                  .serial = options.serial};
+                  .serial = options.serial,
+                  .crl_urls = options.crl_urls};
     CertificateTemplate t = leaf_template(spec, state_->not_after);
     PrivateKey key = options.key ? *options.key : PrivateKey::generate(options.key_type);
     Certificate cert = sign_template(t, key.public_key_der());
@@ -497,7 +515,8 @@ Certificate Authority::sign(const CertificateRequest& csr, const Policy& policy,
                   .key_type = key_type,
                   .validity = options.validity,
                   .now = options.now.value_or(now()),
-                  .serial = options.serial};
+                  .serial = options.serial,
+                  .crl_urls = options.crl_urls};
     return sign_template(leaf_template(spec, state_->not_after), csr.public_key_der());
 }
 

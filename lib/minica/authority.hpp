@@ -34,6 +34,9 @@ struct CaOptions {
     std::optional<int> path_len;
     NameConstraints constraints;
     std::optional<Time> now;  // fixed clock for reproducible tests; default: system clock
+    // An intermediate's CRL Distribution Points: where its issuer's (the
+    // root's) CRL is served. Ignored for a root, which no CRL covers.
+    std::vector<std::string> crl_urls;
 };
 
 struct LeafOptions {
@@ -50,6 +53,7 @@ struct LeafOptions {
     // Certify this key instead of generating one (key_type is then ignored):
     // renewals that keep their key, or keys made before taking a lock.
     std::optional<PrivateKey> key;
+    std::vector<std::string> crl_urls;  // CRL Distribution Points (CertificateTemplate::crl_urls)
 };
 
 struct SignOptions {
@@ -59,6 +63,7 @@ struct SignOptions {
     SubjectAltNames names;
     std::optional<Time> now;
     std::string serial;  // as in LeafOptions
+    std::vector<std::string> crl_urls;  // as in LeafOptions
 };
 
 struct IssuedCertificate {

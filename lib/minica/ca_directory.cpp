@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "minica/detail/files.hpp"
+#include "minica/detail/json.hpp"
 #include "minica/error.hpp"
 #include "minica/files.hpp"
 #include "minica/log.hpp"
@@ -35,7 +36,7 @@ using detail::throw_io;
 namespace {
 
 constexpr const char* ca_files[] = {"ca.pem",       "ca-key.pem",  "chain.pem",   "root.pem",
-                                    "root-key.pem", "policy.json", "inventory.db"};
+                                    "root-key.pem", "policy.json", "inventory.db", "publication.json"};
 
 // Removes, in reverse order, what init created, unless init completes.
 class Undo {
@@ -105,6 +106,21 @@ std::vector<Certificate> unique_append(std::vector<Certificate> to, const std::v
     return to;
 }
 
+}  // namespace
+
+namespace {
+// A publication's URLs in canonical form (canonical_crl_url), a root CRL URL
+// only for an --intermediate CA in `dir`.
+Publication checked(const Publication& p, bool intermediate, const fs::path& dir) {
+    Publication out;
+    if (!p.crl_url.empty()) out.crl_url = canonical_crl_url(p.crl_url);
+    if (!p.root_crl_url.empty()) out.root_crl_url = canonical_crl_url(p.root_crl_url);
+    if (!out.root_crl_url.empty() && !intermediate)
+        throw Error(ErrorKind::invalid_argument,
+                    "a root CRL URL is for an --intermediate CA's root CRL, and the CA in " + dir.string() +
+                        " is a root (its CRL URL covers everything it issues)");
+    return out;
+}
 }  // namespace
 
 CaDirectory::CaDirectory(fs::path dir) : dir_(std::move(dir)) {}
@@ -259,11 +275,13 @@ CaDirectory CaDirectory::init_locked(const fs::path& dir, const InitOptions& opt
         CaOptions io = options.ca;
         if (!io.path_len) io.path_len = 0;
         if (io.validity == default_root_validity) io.validity = default_intermediate_validity;
+        if (!options.publication.root_crl_url.empty()) io.crl_urls = {options.publication.root_crl_url};
         issuing.emplace(root->create_intermediate(io));
     } else {
         issuing.emplace(Authority::create_root(options.ca));
     }
     const std::string policy_json = options.policy.to_json();
+    const Publication publication = checked(options.publication, options.intermediate, dir);
 
     Undo undo;
     undo.dir(created_dir);
@@ -283,6 +301,7 @@ CaDirectory CaDirectory::init_locked(const fs::path& dir, const InitOptions& opt
         write(ca.chain_path(), to_pem(issuing->intermediates()), 0644);
     }
     write(ca.policy_path(), policy_json, 0644);
+    if (!publication.empty()) write(ca.publication_path(), publication.to_json(), 0644);
     {
         // create_sqlite_inventory refuses an inventory.db that appeared meanwhile
         // (Error(exists)), so what undo removes is always ours.
@@ -398,6 +417,7 @@ InventoryRecord CaDirectory::revoke(const std::variant<std::string, Certificate>
     return inventory().revoke(serial, reason);
 }
 
+
 PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
     const Certificate issuing = Certificate::load_chain(cert_path()).front();
     const fs::path out = r.out.value_or(dir_ / "crl.pem");
@@ -431,6 +451,8 @@ PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
                                                quote(ca.subject()) + " (--force replaces it)");
         return true;
     };
+    std::optional<Publication> publication;
+    if (r.publication) publication = checked(*r.publication, two, dir_);
     const bool replace = replaceable(out, issuing);
     const bool replace_root = root && replaceable(root_out, *root);
     check_writable({out}, replace);
@@ -457,6 +479,7 @@ PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
     PublishedCrls result{publish(ca, Inventory::CrlScope::leaves, out, replace, "CRL"), std::nullopt,
                          std::move(root_skipped)};
     if (root_ca) result.root = publish(*root_ca, Inventory::CrlScope::intermediates, root_out, replace_root, "root CRL");
+    if (publication) set_publication(*publication);
     return result;
 }
 
@@ -484,6 +507,60 @@ Authority CaDirectory::authority(std::optional<std::string_view> passphrase) con
 }
 
 Policy CaDirectory::policy() const { return Policy::load(policy_path()); }
+
+// ---- publication -----------------------------------------------------------------
+
+std::string Publication::to_json() const {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+    if (!crl_url.empty()) j["crl_url"] = crl_url;
+    if (!root_crl_url.empty()) j["root_crl_url"] = root_crl_url;
+    return j.dump(2) + "\n";
+}
+
+Publication Publication::from_json(std::string_view json, std::string_view source) {
+    auto bad = [&](const std::string& why) -> void {
+        throw Error(ErrorKind::parse, std::string(source) + ": " + why);
+    };
+    nlohmann::json j;
+    try {
+        j = detail::parse_json(json);
+    } catch (const Error& e) {
+        bad(e.what());
+    }
+    if (!j.is_object()) bad(std::string("the top level must be an object, not ") + j.type_name());
+    Publication p;
+    for (const auto& [key, value] : j.items()) {
+        std::string* field = key == "crl_url" ? &p.crl_url : key == "root_crl_url" ? &p.root_crl_url : nullptr;
+        if (!field) bad("unknown key \"" + key + "\" (crl_url, root_crl_url)");
+        if (!value.is_string()) bad("\"" + key + "\" must be a string");
+        try {
+            *field = canonical_crl_url(value.get<std::string>());
+        } catch (const Error& e) {
+            bad("\"" + key + "\": " + e.what());
+        }
+    }
+    return p;
+}
+
+
+const Publication& CaDirectory::publication() {
+    if (!publication_) {
+        const fs::path p = publication_path();
+        publication_ = path_exists(p) ? Publication::from_json(read_file(p, "publication"), p.string()) : Publication{};
+    }
+    return *publication_;
+}
+
+void CaDirectory::set_publication(const Publication& publication) {
+    Publication p = checked(publication, has_intermediate(), dir_);
+    const fs::path path = publication_path();
+    if (p.empty()) {
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_io("removing", path, errno);
+    } else {
+        write_file_atomic(path, p.to_json(), 0644, true);
+    }
+    publication_ = std::move(p);
+}
 
 Inventory& CaDirectory::inventory() {
     if (!inventory_) {
@@ -680,6 +757,7 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
     if (intermediates.empty())
         std::erase_if(out, [](const OutFile& f) { return f.label == "chain"; });
     LeafSpec spec{.names = names, .profile = p.profile, .key_type = key_type, .validity = days, .now = now()};
+    if (const Publication& pub = publication(); !pub.crl_url.empty()) spec.crl_urls = {pub.crl_url};
 
     // Signed under the serial the inventory drew; the files written (under
     // no name) before it commits, and fsynced beside the commit.

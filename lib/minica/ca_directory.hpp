@@ -11,6 +11,8 @@
 //   <dir>/root-key.pem   with --intermediate: the root key (0400)
 //   <dir>/policy.json    schemas/policy.schema.json (0644)
 //   <dir>/inventory.db   SQLite, WAL mode: every certificate issued (0600)
+//   <dir>/publication.json  where the CRLs are served (Publication;
+//                        schemas/publication.schema.json, 0644); absent: none
 #pragma once
 
 #include <chrono>
@@ -100,6 +102,20 @@ struct Renewed {
     Profile profile;  // as recorded at issue, else what the old certificate's EKU says
 };
 
+// Where a CA's CRLs are served, as <dir>/publication.json records it. Every
+// leaf issued once it is set carries crl_url as its CRL Distribution Point;
+// an intermediate created with it set (init) carries root_crl_url. A
+// certificate already issued is never changed. Empty = not served.
+struct Publication {
+    std::string crl_url;       // the issuing CA's CRL (crl.pem as DER, say)
+    std::string root_crl_url;  // an --intermediate CA's root CRL (root-crl.pem)
+    bool empty() const noexcept { return crl_url.empty() && root_crl_url.empty(); }
+    // {"crl_url": ..., "root_crl_url": ...}, the empty ones left out.
+    std::string to_json() const;
+    // Error(parse) "<source>: <why>"; each URL checked by canonical_crl_url.
+    static Publication from_json(std::string_view json, std::string_view source = "memory");
+};
+
 // What publish_crls writes. An --intermediate CA has two CRLs: the
 // intermediate's (crl.pem, the leaves it revoked) and the root's
 // (root-crl.pem, the intermediates revoked), signed where the root key is.
@@ -116,6 +132,9 @@ struct CrlRequest {
     // The CA key's passphrase (the root key's too: init encrypts both with
     // one), asked only when a key is encrypted.
     std::function<std::string()> ca_passphrase;
+    // Set: recorded with set_publication once the CRLs are written (its URLs
+    // checked before anything is signed); an empty one removes the record.
+    std::optional<Publication> publication;
 };
 
 struct PublishedCrl {
@@ -144,6 +163,9 @@ struct InitOptions {
     std::optional<CaOptions> root;
     std::optional<std::string> passphrase;  // encrypts the CA key(s)
     Policy policy;
+    // Written as publication.json; with `intermediate`, the intermediate
+    // carries root_crl_url as its CRL Distribution Point.
+    Publication publication;
 };
 
 class CaDirectory {
@@ -173,6 +195,7 @@ public:
     std::filesystem::path root_key_path() const { return dir_ / "root-key.pem"; }
     std::filesystem::path policy_path() const { return dir_ / "policy.json"; }
     std::filesystem::path inventory_path() const { return dir_ / "inventory.db"; }
+    std::filesystem::path publication_path() const { return dir_ / "publication.json"; }
     bool has_intermediate() const;  // root.pem present
     // What relying parties trust: root.pem with an intermediate, else ca.pem.
     std::filesystem::path trust_anchor_path() const;
@@ -185,6 +208,13 @@ public:
     // missing passphrase is Error(passphrase).
     Authority authority(std::optional<std::string_view> passphrase = std::nullopt) const;
     Policy policy() const;  // policy.json
+    // publication.json, read once per CaDirectory (empty when absent).
+    const Publication& publication();
+    // Records where the CRLs are served (each URL checked first:
+    // canonical_crl_url; a root_crl_url only for an --intermediate CA):
+    // publication.json replaced atomically (0644), or removed for an empty
+    // one. Leaves issued from then on carry crl_url; nothing issued changes.
+    void set_publication(const Publication& publication);
     // Opened on first use (one connection per CaDirectory). A missing
     // inventory.db is Error(store): recreating it empty would forget every
     // revocation and restart the CRL numbers.
@@ -260,6 +290,7 @@ private:
     std::filesystem::path dir_;
     std::shared_ptr<Inventory> inventory_;
     std::shared_ptr<const Authority> authority_;  // loaded by the first issue()
+    std::optional<Publication> publication_;       // read by the first publication()
 };
 
 }  // namespace minica

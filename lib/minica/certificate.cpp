@@ -403,6 +403,21 @@ std::vector<std::string> Certificate::extended_key_usage() const {
     return out;
 }
 
+std::vector<std::string> Certificate::crl_distribution_points() const {
+    std::vector<std::string> out;
+    auto points = impl_->f().ext<CRL_DIST_POINTS>(NID_crl_distribution_points);
+    for (int i = 0; points && i < sk_DIST_POINT_num(points.get()); ++i) {
+        const DIST_POINT* dp = sk_DIST_POINT_value(points.get(), i);
+        if (!dp->distpoint || dp->distpoint->type != 0) continue;  // a nameRelativeToCRLIssuer names no URI
+        const GENERAL_NAMES* full = dp->distpoint->name.fullname;
+        for (int k = 0; k < sk_GENERAL_NAME_num(full); ++k) {
+            const GENERAL_NAME* g = sk_GENERAL_NAME_value(full, k);
+            if (g->type == GEN_URI) out.push_back(detail::name_text(g->d.uniformResourceIdentifier));
+        }
+    }
+    return out;
+}
+
 NameConstraints Certificate::name_constraints() const {
     NameConstraints out;
     auto nc = impl_->f().ext<NAME_CONSTRAINTS>(NID_name_constraints);
@@ -544,6 +559,7 @@ nlohmann::json Certificate::to_json() const {
         c["excluded"] = {{"dns", nc.excluded_dns}, {"ip", ips(nc.excluded_ip)}, {"email", nc.excluded_email}};
         j["name_constraints"] = c;
     }
+    if (auto cdp = crl_distribution_points(); !cdp.empty()) j["crl_distribution_points"] = cdp;
     j["subject_key_id"] = subject_key_id();
     j["authority_key_id"] = authority_key_id();
     j["fingerprint_sha256"] = fingerprint_sha256();

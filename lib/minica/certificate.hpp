@@ -55,6 +55,9 @@ public:
     std::vector<std::string> key_usage() const;           // "digitalSignature", "keyCertSign", ...
     std::vector<std::string> extended_key_usage() const;  // "serverAuth", "clientAuth", or dotted OID
     NameConstraints name_constraints() const;
+    // The URIs of the CRL Distribution Points' fullNames, in order; empty
+    // when the extension is absent.
+    std::vector<std::string> crl_distribution_points() const;
     // The key's type; nullopt for a key minica does not make (RSA-1024, P-521...).
     std::optional<KeyType> key_type() const;
     std::string key_name() const;  // to_string(key_type()), else "rsa-1024", "ec-secp521r1" or OpenSSL's name

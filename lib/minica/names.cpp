@@ -675,6 +675,33 @@ std::string canonical_uri(std::string_view input) {
     return out;
 }
 
+std::string canonical_crl_url(std::string_view input) {
+    auto refuse = [&](const std::string& why) {
+        throw Error(ErrorKind::invalid_argument, "CRL URL " + quote(input) + ": " + why);
+    };
+    std::string out;
+    if (std::string why = uri_reason(input, out); !why.empty()) refuse(why);
+    std::size_t n = scheme_length(out);
+    std::string_view scheme = std::string_view(out).substr(0, n);
+    if (scheme == "https")
+        refuse("a CRL is served over http, not https (a client would need the server's revocation status to "
+               "fetch it, which is a circle; RFC 5280 4.2.1.13 names http and ldap)");
+    if (scheme != "http") refuse("the scheme must be http (http://host[:port]/path)");
+    UriHost host = uri_host(out);
+    if (!host.has_authority || host.host.empty()) refuse("a CRL URL names a host (http://host[:port]/path)");
+    std::string_view auth = std::string_view(out).substr(n + 3);
+    auth = auth.substr(0, auth.find_first_of("/?#"));
+    if (auth.find('@') != std::string_view::npos) refuse("a CRL URL carries no user name or password");
+    if (auto close = auth.rfind(']'); close != std::string_view::npos) auth.remove_prefix(close + 1);
+    if (auto colon = auth.rfind(':'); colon != std::string_view::npos) {
+        std::string_view port = auth.substr(colon + 1);
+        if (port.empty() || port.size() > 5 || !all_of(port, is_digit) || std::stoul(std::string(port)) == 0 ||
+            std::stoul(std::string(port)) > 65535)
+            refuse("the port must be a number from 1 to 65535");
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------- NameConstraints
 
 namespace {

@@ -80,6 +80,13 @@ std::string canonical_dns_name(std::string_view input, bool allow_wildcard = tru
 std::optional<IpAddress> parse_ip(std::string_view input) noexcept;
 std::string canonical_email(std::string_view input);
 std::string canonical_uri(std::string_view input);
+// A URL a CRL is served from, for a CRL Distribution Point (RFC 5280
+// 4.2.1.13): canonical_uri()'s rules, plus: the scheme is http (a CRL fetched
+// over https needs a revocation check of its own server first, a circle;
+// RFC 5280 names http and ldap, minica publishes over http only), a host is
+// named, no user:password, a port (if any) is 1-65535. Error(invalid_argument)
+// "CRL URL \"<input>\": <why>".
+std::string canonical_crl_url(std::string_view input);
 
 // Name constraints (RFC 5280 4.2.1.10), as given on the command line:
 // "example.com" / ".example.com" (DNS subtree), "10.0.0.0/8" or "fd00::/8"

@@ -32,6 +32,7 @@ CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after) {
     t.eku_client = usage.client_auth;
     t.eku_email = usage.email_protection;
     t.names = spec.names;
+    for (const auto& url : spec.crl_urls) t.crl_urls.push_back(canonical_crl_url(url));
     return t;
 }
 
@@ -80,7 +81,7 @@ DistinguishedName leaf_subject(const SubjectAltNames& names) {
 
 CertificateTemplate ca_template(const DistinguishedName& subject, Time now, std::chrono::days validity,
                                 std::optional<int> path_len, const NameConstraints& constraints,
-                                std::optional<Time> issuer_not_after) {
+                                std::optional<Time> issuer_not_after, std::vector<std::string> crl_urls) {
     if (subject.common_name.empty() && subject.organization.empty())
         throw Error(ErrorKind::invalid_argument, "a CA needs a name");
     if (validity.count() <= 0) throw Error(ErrorKind::invalid_argument, "CA validity must be at least one day");
@@ -93,6 +94,7 @@ CertificateTemplate ca_template(const DistinguishedName& subject, Time now, std:
     t.path_len = path_len;
     t.key_usage = ku_key_cert_sign | ku_crl_sign | ku_digital_signature;
     t.constraints = constraints;
+    for (const auto& url : crl_urls) t.crl_urls.push_back(canonical_crl_url(url));
     return t;
 }
 

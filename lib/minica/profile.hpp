@@ -50,6 +50,11 @@ struct CertificateTemplate {
     bool eku_email = false;  // emailProtection
     SubjectAltNames names;
     NameConstraints constraints;
+    // Where the issuer's CRL is served (canonical_crl_url: http only): when
+    // non-empty, a non-critical CRL Distribution Points extension with one
+    // DistributionPoint whose fullName lists these URIs, no reasons, no
+    // cRLIssuer (RFC 5280 4.2.1.13).
+    std::vector<std::string> crl_urls;
 };
 
 // Each leaf profile as data: its extended key usages and how a sentence
@@ -90,6 +95,7 @@ struct LeafSpec {
     // Empty: the CN rule below.
     DistinguishedName subject;
     std::string serial;  // big-endian bytes; empty = random
+    std::vector<std::string> crl_urls;  // the issuing CA's CRL (CertificateTemplate::crl_urls)
 };
 
 // The leaf profile:
@@ -102,7 +108,8 @@ struct LeafSpec {
 //    no later than the issuer (with a warning in the log);
 //  - keyUsage digitalSignature, plus keyEncipherment for RSA keys only
 //    (ECDSA/EdDSA keys cannot encipher: RFC 8813, RFC 5480 3);
-//  - EKU as the profile's row of profile_usages; never CA.
+//  - EKU as the profile's row of profile_usages; never CA;
+//  - CRL Distribution Points: spec.crl_urls, when any.
 // Error(invalid_argument) for no names, a validity under a day or Profile::ca.
 CertificateTemplate leaf_template(const LeafSpec& spec, Time issuer_not_after);
 // The subject the leaf profile gives `names` (the CN rule above); CSRs use it too.
@@ -111,9 +118,10 @@ DistinguishedName leaf_subject(const SubjectAltNames& names);
 // The CA profile (root or intermediate): keyCertSign, cRLSign and
 // digitalSignature (to sign OCSP responses), no EKU (CA/B BR 7.1.2.1),
 // notAfter clamped to the issuer's (`issuer_not_after`; none for a root).
+// crl_urls: where the issuer's CRL is served (an intermediate's; a root has none).
 CertificateTemplate ca_template(const DistinguishedName& subject, Time now, std::chrono::days validity,
                                 std::optional<int> path_len, const NameConstraints& constraints,
-                                std::optional<Time> issuer_not_after);
+                                std::optional<Time> issuer_not_after, std::vector<std::string> crl_urls = {});
 
 // What a leaf's chain files hold, from one place: chain.pem is the
 // intermediates (leaf excluded, root excluded), fullchain.pem the leaf then them.
