@@ -53,6 +53,7 @@ void show_certificate(const Certificate& c, int indent) {
     if (c.is_ca()) ca = c.path_len() ? "yes, path length " + std::to_string(*c.path_len()) : "yes, any path length";
     row("CA", ca, indent);
     if (auto nc = c.name_constraints(); !nc.empty()) row("constraints", describe_constraints(nc), indent);
+    if (auto cdp = c.crl_distribution_points(); !cdp.empty()) row("CRL", join(cdp), indent);
     row("serial", c.serial_hex(), indent);
     row("SHA-256", c.fingerprint_sha256(), indent);
     row("SPKI pin", c.spki_pin(), indent);
