@@ -244,6 +244,10 @@ TEST_CASE("check: key type, profile, validity") {
     expect_refused([&] { p.check(names, KeyType::ec_p256, Profile::client, days(30)); },
                    "profile \"client\" is not allowed by the policy (allowed: server)");
     expect_refused([&] { p.check(names, KeyType::ec_p256, Profile::both, days(30)); }, "profile \"both\"");
+    // a policy from before the email profile: says how to go on
+    expect_refused([&] { p.check(parse_identities({"carol@example.com"}), KeyType::ec_p256, Profile::email, days(30)); },
+                   "profile \"email\" is not allowed by the policy (allowed: server); add \"email\" to its profiles, "
+                   "or ask for the client profile (--client)");
     expect_refused([&] { p.check(names, KeyType::ec_p256, Profile::server, days(91)); },
                    "validity of 91 days is not allowed by the policy (at most 90 days)");
     expect_refused([&] { p.check(names, KeyType::ec_p256, Profile::server, days(0)); }, "at least 1 day");

@@ -174,7 +174,10 @@ void Policy::check(const SubjectAltNames& names, KeyType key_type, Profile profi
                names_of(key_types) + ")");
     if (std::find(profiles.begin(), profiles.end(), profile) == profiles.end())
         refuse("profile \"" + std::string(to_string(profile)) + "\" is not allowed by the policy (allowed: " +
-               names_of(profiles) + ")");
+               names_of(profiles) + ")" +
+               // A policy written before the email profile existed lists the others only.
+               (profile == Profile::email ? "; add \"email\" to its profiles, or ask for the client profile (--client)"
+                                          : ""));
 
     if (validity.count() < 1)
         refuse("validity of " + std::to_string(validity.count()) + " days is not allowed by the policy (at least 1 day)");
