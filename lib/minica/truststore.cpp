@@ -148,6 +148,21 @@ TrustStoreKind parse_trust_store(std::string_view name) {
     throw Error(ErrorKind::invalid_argument, "unknown trust store " + quote(name) + " (system, nss or java)");
 }
 
+const char* to_string(TrustAction action) noexcept {
+    switch (action) {
+        case TrustAction::install: return "install";
+        case TrustAction::uninstall: return "uninstall";
+        case TrustAction::status: return "status";
+    }
+    return "?";
+}
+
+TrustAction parse_trust_action(std::string_view name) {
+    for (auto a : all_trust_actions)
+        if (name == to_string(a)) return a;
+    throw Error(ErrorKind::invalid_argument, "unknown trust action " + quote(name) + " (install, uninstall or status)");
+}
+
 const char* to_string(TrustState state) noexcept {
     switch (state) {
         case TrustState::installed: return "installed";

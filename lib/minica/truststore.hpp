@@ -54,6 +54,9 @@ using Runner = std::function<CommandResult(const std::vector<std::string>& argv,
 CommandResult run_command(const std::vector<std::string>& argv, std::string_view input = {});
 
 enum class TrustAction { install, uninstall, status };
+inline constexpr TrustAction all_trust_actions[] = {TrustAction::install, TrustAction::uninstall, TrustAction::status};
+const char* to_string(TrustAction action) noexcept;
+TrustAction parse_trust_action(std::string_view name);  // Error(invalid_argument)
 enum class TrustStoreKind { system, nss, java };
 inline constexpr TrustStoreKind all_trust_stores[] = {TrustStoreKind::system, TrustStoreKind::nss,
                                                      TrustStoreKind::java};

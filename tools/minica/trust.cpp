@@ -24,16 +24,12 @@ struct TrustArgs {
     bool json = false;
 };
 
-const char* action_name(TrustAction a) {
-    return a == TrustAction::install ? "install" : a == TrustAction::uninstall ? "uninstall" : "status";
-}
-
 // The command that does `step` as root.
 std::string sudo_command(TrustAction action, TrustStoreKind store, const fs::path& ca_dir) {
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
     if (ec) self = "minica";
-    return "sudo " + self.string() + " trust " + action_name(action) + " --store " + to_string(store) + " --ca-dir " +
+    return "sudo " + self.string() + " trust " + to_string(action) + " --store " + to_string(store) + " --ca-dir " +
            fs::absolute(ca_dir).lexically_normal().string();
 }
 
@@ -46,7 +42,7 @@ nlohmann::json to_json(const TrustAnchor& anchor, const fs::path& anchor_path, c
         if (s.needs_root) j["sudo"] = sudo_command(request.action, s.store, ca_dir);
         stores.push_back(j);
     }
-    return {{"action", action_name(request.action)},
+    return {{"action", to_string(request.action)},
             {"dry_run", request.dry_run},
             {"ok", result.ok},
             {"anchor",
@@ -87,7 +83,7 @@ Verb add_trust(CLI::App& app, const Globals& g) {
     CLI::App* cmd = app.add_subcommand("trust", "install the CA's root in this machine's trust stores (as mkcert -install)");
     cmd->add_option("action", a->action, "install, uninstall or status")
         ->required()
-        ->check(CLI::IsMember({"install", "uninstall", "status"}));
+        ->check(CLI::IsMember(choices(all_trust_actions)));
     cmd->add_option("--store", a->stores, "only these stores: system, nss, java (default: every store found)")
         ->delimiter(',')
         ->check(CLI::IsMember(choices(all_trust_stores)));
@@ -100,9 +96,7 @@ Verb add_trust(CLI::App& app, const Globals& g) {
                 const fs::path anchor_path = fs::absolute(ca.trust_anchor_path());
                 const TrustAnchor anchor = TrustAnchor::of(Certificate::load(anchor_path));
                 TrustRequest request;
-                request.action = a->action == "install"     ? TrustAction::install
-                                 : a->action == "uninstall" ? TrustAction::uninstall
-                                                            : TrustAction::status;
+                request.action = parse_trust_action(a->action);
                 for (const auto& s : a->stores) request.stores.push_back(parse_trust_store(s));
                 request.dry_run = a->dry_run;
                 const char* home = std::getenv("HOME");
