@@ -17,14 +17,13 @@ import os
 import pathlib
 import subprocess
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trust_sandbox  # noqa: E402
 
 trust_sandbox.enter(__file__)
 
-from echo_certs import BUILD_ROOT, MINICA, EchoServer, have, main  # noqa: E402
+from echo_certs import BUILD_ROOT, EchoServer, have, main  # noqa: E402
 from trust_sandbox import clean_env  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -38,7 +37,7 @@ def run(args, env=None, timeout=120):
                           env=env or clean_env(), errors="replace", stdin=subprocess.DEVNULL)
 
 
-class Browser(unittest.TestCase):
+class Browser(trust_sandbox.SandboxCase):
     @classmethod
     def setUpClass(cls):
         missing = [p for p in ("chromium", "node", "certutil", "pk12util") if not have(p)]
@@ -72,20 +71,6 @@ class Browser(unittest.TestCase):
         rule = {"pattern": f"https://localhost:{cls.srv.port}", "filter": {"ISSUER": {"CN": "minica root CA"}}}
         (policies / "minica-test.json").write_text(json.dumps({"AutoSelectCertificateForUrls": [json.dumps(rule)]}))
         cls.visits = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        trust_sandbox.unmount_overlays()
-        cls.tmp.cleanup()
-
-    @classmethod
-    def mc(cls, *args, env=None):
-        e = clean_env({"HOME": str(cls.home)})
-        e.update(env or {})
-        r = run([MINICA, "--ca-dir", cls.ca, *args], env=e)
-        assert r.returncode == 0, f"minica {args}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r
 
     def visit(self, screenshot=None):
         """One visit in a new profile: visit.mjs's JSON result."""

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import trust_sandbox  # noqa: E402
@@ -104,7 +103,7 @@ def run(args, env=None, input="", timeout=60, cwd=None):
                           env=env or clean_env(), cwd=cwd, errors="replace")
 
 
-class TrustStores(unittest.TestCase):
+class TrustStores(trust_sandbox.SandboxCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = trust_sandbox.TempDir("minica-trust-system-")
@@ -134,21 +133,6 @@ class TrustStores(unittest.TestCase):
         (w / "probe.py").write_text(PY_PROBE)
         (w / "Probe.java").write_text(JAVA_PROBE)
         cls.anchor_pem = (cls.ca / "ca.pem").read_text()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        trust_sandbox.unmount_overlays()
-        cls.tmp.cleanup()
-
-    @classmethod
-    def mc(cls, *args, env=None, home=None, check=True):
-        e = clean_env({"HOME": str(home or cls.home)})
-        e.update(env or {})
-        r = run([MINICA, "--ca-dir", cls.ca, *args], env=e)
-        if check:
-            assert r.returncode == 0, f"minica {args}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-        return r
 
     # ---- the clients ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unittest
 
 MARK = "MINICA_TRUST_SANDBOX"
 CA_ENV = ["SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE",
@@ -88,3 +89,26 @@ class TempDir:
 
     def cleanup(self):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+class SandboxCase(unittest.TestCase):
+    """A test class inside the sandbox: setUpClass sets tmp (a TempDir), home, ca and srv (an
+    EchoServer); tearDownClass stops the server and takes the overlays down. mc() runs minica on
+    the class's CA with HOME set and the caller's CA variables cleared."""
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        unmount_overlays()
+        cls.tmp.cleanup()
+
+    @classmethod
+    def mc(cls, *args, env=None, home=None, check=True):
+        from echo_certs import MINICA
+        e = clean_env({"HOME": str(home or cls.home)})
+        e.update(env or {})
+        r = subprocess.run([str(a) for a in [MINICA, "--ca-dir", cls.ca, *args]], capture_output=True, text=True,
+                           timeout=120, env=e, stdin=subprocess.DEVNULL, errors="replace")
+        if check:
+            assert r.returncode == 0, f"minica {args}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r
