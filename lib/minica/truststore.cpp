@@ -328,8 +328,9 @@ std::vector<fs::path> nss_databases(const fs::path& home) {
     return dbs;
 }
 
-bool nss_has(const Context& cx, const std::string& db) {
-    return cx.run({"certutil", "-L", "-d", db, "-n", cx.anchor.nickname}).exit_code == 0;
+// certutil -L of the anchor's nickname: exit 0 when the database has it.
+CommandResult nss_lookup(const Context& cx, const std::string& db) {
+    return cx.run({"certutil", "-L", "-d", db, "-n", cx.anchor.nickname});
 }
 
 // One NSS database; false when certutil is not there (the caller stops).
@@ -344,7 +345,7 @@ bool nss_database(const Context& cx, const fs::path& dir) {
         return true;
     }
     if (exists) {
-        CommandResult probe = cx.run({"certutil", "-L", "-d", db, "-n", cx.anchor.nickname});
+        CommandResult probe = nss_lookup(cx, db);
         if (!probe.found) return false;
         const bool present = probe.exit_code == 0;
         if (action == TrustAction::status) return add(present ? TrustState::present : TrustState::absent), true;
@@ -371,7 +372,7 @@ bool nss_database(const Context& cx, const fs::path& dir) {
         return add(TrustState::installed), true;
     }
     std::vector<std::string> argv{"certutil", "-D", "-d", db, "-n", cx.anchor.nickname};
-    for (int i = 0; i < 8 && nss_has(cx, db); ++i) {  // a nickname may be there more than once
+    for (int i = 0; i < 8 && nss_lookup(cx, db).exit_code == 0; ++i) {  // a nickname may be there more than once
         CommandResult r = cx.run(argv);
         if (r.exit_code != 0) return add(TrustState::failed, failure(argv, r)), true;
     }
