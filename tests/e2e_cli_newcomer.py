@@ -175,22 +175,49 @@ class Init(NewcomerCase):
         self.assertEqual(r.err, "")
 
     def interrupt_init(self, sig, code, existing=False):
-        """Interrupts an init of two rsa-4096 keys after half a second; what
-        it made is gone: the directories it created, or in a directory that
-        existed, its files (the directory and what was there stay)."""
+        """Interrupts an init of two rsa-4096 keys once it says, on a
+        terminal, that it is generating them (it says so after arming its
+        clean-up, so the signal never comes too early, however slow the
+        start); what it made is gone: the directories it created, or in a
+        directory that existed, its files (the directory and what was there
+        stay)."""
         top = self.tmp / f"int-{sig}-{existing}"
         ca = top / "deep" / "ca"
         if existing:
             ca.mkdir(parents=True, mode=0o700)
             (ca / "notes.txt").write_text("mine\n")
-        p = subprocess.Popen([MINICA, "init", "--key", "rsa-4096", "--intermediate"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=clean_env(self.tmp, {"MINICA_CA_DIR": str(ca)}))
-        time.sleep(0.5)
-        if p.poll() is not None:
-            self.skipTest("two rsa-4096 keys made in under half a second")
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([MINICA, "init", "--key", "rsa-4096", "--intermediate"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=slave,
+                                 env=clean_env(self.tmp, {"MINICA_CA_DIR": str(ca)}))
+            os.close(slave)
+            slave = None
+            seen = b""
+            deadline = time.monotonic() + 60
+            while b"Generating" not in seen and time.monotonic() < deadline:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: init ended without saying it
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            self.assertIn(b"Generating two rsa-4096 keys...", seen)
+            if p.poll() is not None:
+                self.skipTest("two rsa-4096 keys made before the signal was sent")
+            p.send_signal(sig)
+            p.communicate(timeout=60)
+            try:
+                while chunk := os.read(master, 4096):
+                    seen += chunk
+            except OSError:
+                pass
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        err = seen.decode(errors="replace")
         self.assertEqual(p.returncode, code, err)
         if existing:
             self.assertEqual(sorted(f.name for f in ca.iterdir()), ["notes.txt"])

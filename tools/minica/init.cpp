@@ -161,12 +161,13 @@ Verb add_init(CLI::App& app, const Globals& g) {
                     opts.passphrase = std::string(pass->view());
                 }
 
-                say_generating(opts, g.quiet);
                 std::vector<fs::path> ca_files;
                 for (const char* f : {"ca.pem", "ca-key.pem", "chain.pem", "root.pem", "root-key.pem", "policy.json",
                                       "inventory.db", "inventory.db-wal", "inventory.db-shm"})
                     ca_files.push_back(dir / f);
                 RemoveOnSignal on_signal(first_missing(dir), ca_files);
+                // After arming: once the line shows, an interrupt cleans up.
+                say_generating(opts, g.quiet);
                 CaDirectory ca = CaDirectory::init(dir, opts);
                 on_signal.disarm();
                 if (opts.passphrase) OPENSSL_cleanse(opts.passphrase->data(), opts.passphrase->size());
