@@ -195,7 +195,7 @@ class Init(NewcomerCase):
             slave = None
             seen = b""
             deadline = time.monotonic() + 60
-            while b"Generating" not in seen and time.monotonic() < deadline:
+            while b"keys...\n" not in seen.replace(b"\r", b"") and time.monotonic() < deadline:
                 try:
                     chunk = os.read(master, 4096)
                 except OSError:  # EIO: init ended without saying it

@@ -421,7 +421,7 @@ InventoryRecord CaDirectory::revoke(const std::variant<std::string, Certificate>
 PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
     const Certificate issuing = Certificate::load_chain(cert_path()).front();
     const fs::path out = r.out.value_or(dir_ / "crl.pem");
-    const bool two = has_intermediate();
+    const bool two = has_intermediate() && r.include_root;
     std::optional<Certificate> root;
     fs::path root_out, root_key;
     std::string root_skipped;

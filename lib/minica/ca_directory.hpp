@@ -126,6 +126,9 @@ struct CrlRequest {
     // The root key, when it is not <dir>/root-key.pem (kept offline). Without
     // one, only the issuing CA's CRL is made and `root_skipped` says why.
     std::optional<std::filesystem::path> root_key;
+    // False: only the issuing CA's CRL, whatever keys are at hand (an online
+    // server re-signing its CRL leaves the root's to `minica crl`).
+    bool include_root = true;
     // Replace a file that is not an earlier CRL of the same CA (an earlier
     // one is always replaced: that is what publishing is).
     bool overwrite = false;
