@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <future>
@@ -544,9 +545,17 @@ Publication Publication::from_json(std::string_view json, std::string_view sourc
 
 
 const Publication& CaDirectory::publication() {
-    if (!publication_) {
-        const fs::path p = publication_path();
-        publication_ = path_exists(p) ? Publication::from_json(read_file(p, "publication"), p.string()) : Publication{};
+    // Read again when the file changed (inode, size, mtime): a long-running
+    // server sees `minica crl --url` made meanwhile, for one stat() per issue.
+    const fs::path p = publication_path();
+    struct stat st;
+    std::array<std::int64_t, 4> stamp{};
+    if (::stat(p.c_str(), &st) == 0)
+        stamp = {static_cast<std::int64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
+                 static_cast<std::int64_t>(st.st_mtim.tv_sec), static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
+    if (!publication_ || stamp != publication_stamp_) {
+        publication_ = stamp[0] != 0 ? Publication::from_json(read_file(p, "publication"), p.string()) : Publication{};
+        publication_stamp_ = stamp;
     }
     return *publication_;
 }

@@ -15,7 +15,9 @@
 //                        schemas/publication.schema.json, 0644); absent: none
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -211,7 +213,7 @@ public:
     // missing passphrase is Error(passphrase).
     Authority authority(std::optional<std::string_view> passphrase = std::nullopt) const;
     Policy policy() const;  // policy.json
-    // publication.json, read once per CaDirectory (empty when absent).
+    // publication.json (empty when absent), read again when the file changes.
     const Publication& publication();
     // Records where the CRLs are served (each URL checked first:
     // canonical_crl_url; a root_crl_url only for an --intermediate CA):
@@ -293,7 +295,8 @@ private:
     std::filesystem::path dir_;
     std::shared_ptr<Inventory> inventory_;
     std::shared_ptr<const Authority> authority_;  // loaded by the first issue()
-    std::optional<Publication> publication_;       // read by the first publication()
+    std::optional<Publication> publication_;       // read by publication(), again when the file changes
+    std::array<std::int64_t, 4> publication_stamp_{};  // its inode, size, mtime (s, ns); 0s: absent
 };
 
 }  // namespace minica

@@ -44,8 +44,8 @@ fs::path first_missing(const fs::path& dir) {
 // leaving a directory with half a CA in it. The signals are blocked here
 // (threads started later inherit that) and taken by a thread in sigwait(),
 // which runs ordinary code, out of any signal handler's limits. It removes
-// the directory init created (again until it is gone: init may be writing
-// into it meanwhile; once it is gone, nothing can be written there), or the
+// the directory init created (again until it stays gone: init may be
+// creating or writing into it meanwhile), or the
 // CA files in a directory that existed. Once disarmed, a signal just exits.
 class RemoveOnSignal {
 public:
@@ -79,9 +79,25 @@ private:
         if (s.armed) {
             std::error_code ec;
             if (!s.created.empty()) {
-                for (int i = 0; i < 100 && fs::exists(s.created, ec); ++i) fs::remove_all(s.created, ec);
+                // init keeps running meanwhile: a create_directories() in
+                // flight may make the directory again right after it was
+                // removed, so it must stay gone across two looks 5 ms apart.
+                for (int i = 0, gone = 0; i < 200 && gone < 2; ++i) {
+                    if (fs::exists(s.created, ec)) {
+                        gone = 0;
+                        fs::remove_all(s.created, ec);
+                    } else {
+                        ++gone;
+                    }
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
             } else {
-                for (const auto& f : s.files) fs::remove(f, ec);
+                for (int i = 0, gone = 0; i < 200 && gone < 2; ++i) {
+                    bool any = false;
+                    for (const auto& f : s.files) any = fs::remove(f, ec) || any;
+                    gone = any ? 0 : gone + 1;
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
             }
             std::cerr << "minica: init interrupted (" << ::strsignal(sig) << "): removed "
                       << (s.created.empty() ? "the CA files in " + s.files.front().parent_path().string()

@@ -16,6 +16,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <signal.h>
+
 #include <spdlog/logger.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -122,6 +124,12 @@ int main(int argc, char** argv_in) {
     if (wants_openssl(named, argc, argv)) {
         try {
             warm_up = std::jthread([] {
+                // Signals are the main thread's business (init's clean-up
+                // takes them with sigwait): one delivered to this thread
+                // would kill the process before any handler saw it.
+                sigset_t all;
+                sigfillset(&all);
+                ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
                 OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr);
                 EVP_KEYMGMT_free(EVP_KEYMGMT_fetch(nullptr, "EC", nullptr));
             });

@@ -488,6 +488,7 @@ void Server::publish_crl(const char* why) {
     req.include_root = false;
     std::lock_guard lock(crl_mutex_);
     try {
+        auto ca_lock = service_->lock_ca();
         revocations_seen_ = ca_->inventory().revocation_count();
         PublishedCrls p = ca_->publish_crls(req);
         crl_der_ = p.issuing.crl.der();
@@ -529,7 +530,9 @@ void Server::check_certificate() {
         if (ec || stopping_) return;
         if (now() >= renew_at_) {
             try {
+                auto ca_lock = service_->lock_ca();
                 OwnCertificate own = own_certificate(*ca_, names_, opts_.ca_passphrase, true);
+                ca_lock.unlock();
                 auto ctx = make_tls(own.identity);
                 std::lock_guard lock(tls_mutex_);
                 tls_ = std::move(ctx);

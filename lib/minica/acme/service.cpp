@@ -566,6 +566,7 @@ Response AcmeService::new_order(const Verified& v) {
         try {
             SubjectAltNames sans;
             sans.add(id.value);
+            auto lock = lock_ca();
             ca_.policy().check_names(sans);
             authority_.check_names(sans);
         } catch (const Error& e) {
@@ -830,6 +831,7 @@ Response AcmeService::finalize(const Verified& v, Id id) {
         store_.set_certificate_account(cert.serial_hex(), account_id);
     };
     try {
+        auto lock = lock_ca();
         Issued issued = ca_.issue(req);
         logger()->info("acme: order {} issued {} for {}", o->id, issued.certificate.serial_hex(),
                        identifiers_text(o->identifiers));
@@ -898,6 +900,7 @@ Response AcmeService::revoke_cert(const Verified& v) {
     }
     if (rec->status == CertStatus::revoked) refuse(ProblemType::already_revoked, "certificate " + rec->serial_hex + " is already revoked");
     try {
+        auto lock = lock_ca();
         ca_.revoke(rec->serial_hex, static_cast<RevocationReason>(reason), options_.ca_passphrase);
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::policy) refuse(ProblemType::already_revoked, e.what());

@@ -113,6 +113,12 @@ public:
     // Returns how many.
     std::size_t resume_validations();
 
+    // CaDirectory is not thread-safe (it loads the CA and publication.json
+    // lazily): every call into it from the service holds this, and so must
+    // the server's (CRL signing). Issuing is serialized by the inventory's
+    // write transaction anyway.
+    std::unique_lock<std::mutex> lock_ca() { return std::unique_lock(ca_mutex_); }
+
     const ServiceOptions& options() const noexcept { return options_; }
     NonceBook& nonces() noexcept { return nonces_; }
 
@@ -157,6 +163,7 @@ private:
     NonceBook nonces_;
     std::string chain_pem_;  // the intermediates a leaf sends, PEM
 
+    std::mutex ca_mutex_;
     std::mutex waiters_mutex_;
     std::map<Id, std::vector<std::function<void()>>> waiters_;  // authz -> callbacks
 };

@@ -1,0 +1,318 @@
+"""Shared pieces of the ACME end-to-end suites (e2e_acme_*.py): free ports,
+a CA and `minica serve` on it, pebble-challtestsrv as the DNS every
+validation lookup goes to (A 127.0.0.1 for every name, TXT and other A
+records on request) and as an http-01/tls-alpn-01 responder, and a small
+raw-JWS ACME client (cryptography) for the protocol corners no packaged
+client reaches."""
+import base64
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
+
+from cli_common import MINICA, clean_env
+
+CHALLTESTSRV = shutil.which("pebble-challtestsrv")
+
+# The environment this machine presets would point clients at the system
+# bundle (or at nothing we made): every client call sets its own.
+CA_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE",
+           "NODE_EXTRA_CA_CERTS", "LEGO_CA_CERTIFICATES")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def wait_port(port, host="127.0.0.1", timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+class Challtestsrv:
+    """pebble-challtestsrv on free loopback ports: mock DNS (every name A
+    127.0.0.1, no AAAA), http-01 and tls-alpn-01 responses on request."""
+
+    def __init__(self):
+        self.dns = free_port()
+        self.http01 = free_port()
+        self.tlsalpn01 = free_port()
+        self.management = free_port()
+        self.proc = subprocess.Popen(
+            [CHALLTESTSRV, "-dns01", f"127.0.0.1:{self.dns}", "-http01", f"127.0.0.1:{self.http01}",
+             "-tlsalpn01", f"127.0.0.1:{self.tlsalpn01}", "-https01", "", "-management",
+             f"127.0.0.1:{self.management}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.management)
+        wait_port(self.http01)
+
+    def call(self, path, body):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.management}{path}", data=json.dumps(body).encode(),
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+
+    def add_http01(self, token, content):
+        self.call("/add-http01", {"token": token, "content": content})
+
+    def add_tlsalpn01(self, host, content):
+        self.call("/add-tlsalpn01", {"host": host, "content": content})
+
+    def set_txt(self, host, value):
+        self.call("/set-txt", {"host": host.rstrip(".") + ".", "value": value})
+
+    def add_a(self, host, addresses):
+        self.call("/add-a", {"host": host.rstrip(".") + ".", "addresses": addresses})
+
+    def add_redirect(self, path, target):
+        self.call("/add-redirect", {"path": path, "targetURL": target})
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Serve:
+    """`minica serve` on a CA directory, on free ports; stop() checks it
+    exits 0 on SIGTERM."""
+
+    def __init__(self, ca, home, dns_port, http01_port, tlsalpn01_port, extra=(), crl=True, env=None, crl_port=0):
+        self.ca, self.home = pathlib.Path(ca), home
+        self.args = [MINICA, "serve", "--listen", "127.0.0.1:0", "--hostname", "localhost",
+                     "--dns-resolver", f"127.0.0.1:{dns_port}", "--http-01-port", str(http01_port),
+                     "--tls-alpn-01-port", str(tlsalpn01_port)]
+        if crl:
+            self.args += ["--http-listen", f"127.0.0.1:{crl_port}"]
+        self.args += list(extra)
+        self.env = clean_env(home, dict(env or {}, MINICA_CA_DIR=str(ca)))
+        self.log = pathlib.Path(home) / f"serve-{time.monotonic_ns()}.log"
+        self.start()
+
+    def start(self):
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.logf, text=True, env=self.env,
+                                     stdin=subprocess.DEVNULL)
+        self.directory = self.crl_url = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"minica serve exited {self.proc.wait()}: {self.log.read_text()}")
+            if line.startswith("ACME directory: "):
+                self.directory = line.split(": ", 1)[1].strip()
+            if line.startswith("CRL: "):
+                self.crl_url = line.split(": ", 1)[1].strip()
+            if self.directory and (self.crl_url or "--http-listen" not in self.args):
+                break
+        self.base = self.directory.rsplit("/", 1)[0]
+        self.port = int(self.base.rsplit(":", 1)[1])
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=30)
+        finally:
+            self.logf.close()
+        return code
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close()
+
+    def log_text(self):
+        return self.log.read_text()
+
+
+def ssl_context(root):
+    ctx = ssl.create_default_context(cafile=str(root))
+    return ctx
+
+
+class Key:
+    """An account key and its JWS algorithm."""
+
+    def __init__(self, alg="ES256"):
+        self.alg = alg
+        if alg == "ES256":
+            self.key = ec.generate_private_key(ec.SECP256R1())
+        elif alg == "ES384":
+            self.key = ec.generate_private_key(ec.SECP384R1())
+        elif alg == "RS256":
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        elif alg == "EdDSA":
+            self.key = ed25519.Ed25519PrivateKey.generate()
+        else:
+            raise ValueError(alg)
+
+    def jwk(self):
+        pub = self.key.public_key()
+        if isinstance(pub, ec.EllipticCurvePublicKey):
+            n = pub.curve.key_size // 8 + (1 if pub.curve.key_size % 8 else 0)
+            nums = pub.public_numbers()
+            return {"crv": "P-256" if n == 32 else "P-384", "kty": "EC", "x": b64u(nums.x.to_bytes(n, "big")),
+                    "y": b64u(nums.y.to_bytes(n, "big"))}
+        if isinstance(pub, rsa.RSAPublicKey):
+            nums = pub.public_numbers()
+            return {"e": b64u(nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big")), "kty": "RSA",
+                    "n": b64u(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big"))}
+        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"crv": "Ed25519", "kty": "OKP", "x": b64u(raw)}
+
+    def thumbprint(self):
+        return b64u(hashlib.sha256(json.dumps(self.jwk(), sort_keys=True, separators=(",", ":")).encode()).digest())
+
+    def sign(self, data):
+        if self.alg in ("ES256", "ES384"):
+            h = hashes.SHA256() if self.alg == "ES256" else hashes.SHA384()
+            r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(h)))
+            n = 32 if self.alg == "ES256" else 48
+            return r.to_bytes(n, "big") + s.to_bytes(n, "big")
+        if self.alg == "RS256":
+            return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return self.key.sign(data)
+
+    def spki_der(self):
+        return self.key.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def jws(key, url, payload, nonce=None, kid=None, extra=None):
+    """A flattened JWS; payload None = POST-as-GET (empty payload)."""
+    protected = {"alg": key.alg, "url": url}
+    if nonce is not None:
+        protected["nonce"] = nonce
+    if kid:
+        protected["kid"] = kid
+    else:
+        protected["jwk"] = key.jwk()
+    protected.update(extra or {})
+    p64 = b64u(json.dumps(protected).encode())
+    pl64 = "" if payload is None else b64u(json.dumps(payload).encode() if not isinstance(payload, bytes) else payload)
+    sig = key.sign(f"{p64}.{pl64}".encode())
+    return {"protected": p64, "payload": pl64, "signature": b64u(sig)}
+
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def problem(self):
+        if self.headers.get("Content-Type") != "application/problem+json":
+            return None
+        return self.json()["type"].rsplit(":", 1)[1]
+
+    def __repr__(self):
+        return f"{self.status} {self.headers.get('Content-Type')} {self.body[:400]!r}"
+
+
+class Client:
+    """A raw ACME client: every request as the test wants it, nothing
+    retried (a badNonce is what some tests look for)."""
+
+    def __init__(self, directory, root, key=None):
+        self.ctx = ssl_context(root)
+        self.dir = self.get(directory).json()
+        self.key = key or Key()
+        self.kid = None
+        self.nonce = None
+
+    def request(self, method, url, body=None, content_type="application/jose+json", headers=None):
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        req.add_header("User-Agent", "minica-e2e")
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as r:
+                reply = Reply(r.status, dict(r.headers), r.read())
+        except urllib.error.HTTPError as e:
+            reply = Reply(e.code, dict(e.headers), e.read())
+        if reply.headers.get("Replay-Nonce"):
+            self.nonce = reply.headers["Replay-Nonce"]
+        return reply
+
+    def get(self, url):
+        return self.request("GET", url)
+
+    def new_nonce(self):
+        self.request("HEAD", self.dir["newNonce"])
+        return self.nonce
+
+    def post(self, url, payload, key=None, kid=True, nonce=None, extra=None):
+        key = key or self.key
+        n = nonce if nonce is not None else (self.nonce or self.new_nonce())
+        self.nonce = None
+        body = jws(key, url, payload, nonce=n, kid=self.kid if kid else None, extra=extra)
+        return self.request("POST", url, body)
+
+    def register(self, payload=None):
+        r = self.post(self.dir["newAccount"], payload or {"termsOfServiceAgreed": True}, kid=False)
+        if r.status in (200, 201):
+            self.kid = r.headers["Location"]
+        return r
+
+    def order(self, names):
+        ids = [{"type": "ip" if n.replace(".", "").isdigit() or ":" in n else "dns", "value": n} for n in names]
+        return self.post(self.dir["newOrder"], {"identifiers": ids})
+
+    def key_authorization(self, token):
+        return f"{token}.{self.key.thumbprint()}"
+
+
+def make_csr(names, key=None, ca=False):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+    if ca:
+        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    return key, b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def environment(home, extra=None):
+    """The environment for a client: HOME in the test's directory and none
+    of the preset CA bundle variables."""
+    env = {k: v for k, v in os.environ.items() if k not in CA_VARS}
+    env["HOME"] = str(home)
+    env.update(extra or {})
+    return env
