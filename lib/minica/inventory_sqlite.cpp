@@ -37,6 +37,7 @@
 
 #include "minica/authority.hpp"
 #include "minica/detail/files.hpp"
+#include "minica/detail/sqlite.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
 #include "minica/log.hpp"
@@ -49,6 +50,9 @@ namespace fs = std::filesystem;
 namespace minica {
 
 namespace {
+
+using detail::Stmt;
+using detail::Tx;
 
 // 'minc' in the database header, so another application's SQLite file is
 // told apart from a minica inventory.
@@ -153,47 +157,10 @@ bool parse_names(std::string_view text, std::vector<std::string>& out) {
 std::int64_t unix_seconds(Time t) { return t.time_since_epoch().count(); }
 Time from_unix(std::int64_t s) { return Time{std::chrono::seconds{s}}; }
 
-class SqliteInventory;
-
-// A prepared statement, finalized on scope exit.
-class Stmt {
-public:
-    Stmt(const SqliteInventory& inv, const char* sql);
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-    ~Stmt() { sqlite3_finalize(s_); }
-
-    Stmt& bind(int i, std::int64_t v);
-    Stmt& bind(int i, std::string_view v);
-    Stmt& bind_null(int i);
-    bool step();  // true: a row is available; Error(store) on failure
-    int step_raw() { return last_rc_ = sqlite3_step(s_); }
-    void reset() {
-        sqlite3_reset(s_);
-        sqlite3_clear_bindings(s_);
-    }
-    int rc() const noexcept { return last_rc_; }
-
-    std::int64_t integer(int i) const { return sqlite3_column_int64(s_, i); }
-    bool null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
-    std::string text(int i) const {
-        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
-        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i))) : std::string();
-    }
-
-private:
-    const SqliteInventory& inv_;
-    sqlite3_stmt* s_ = nullptr;
-    int last_rc_ = SQLITE_OK;
-};
-
 class SqliteInventory final : public Inventory {
 public:
     enum class Mode { open_or_create, create_only };
     SqliteInventory(fs::path path, Mode mode);
-    ~SqliteInventory() override {
-        if (db_) sqlite3_close_v2(db_);
-    }
 
     Certificate issue(Profile profile, const std::function<Certificate(const std::string& serial)>& build,
                       const std::function<void(const Certificate&)>& also) override;
@@ -207,15 +174,8 @@ public:
     std::optional<std::string> compromised_key(std::string_view spki_der) override;
     std::uint64_t next_crl_number() override;
 
-    [[noreturn]] void fail(std::string_view reason) const {
-        throw Error(ErrorKind::store, "inventory " + path_.string() + ": " + std::string(reason));
-    }
-    [[noreturn]] void fail_sqlite() const { fail(db_ ? sqlite3_errmsg(db_) : "cannot open"); }
-    sqlite3* db() const noexcept { return db_; }
-
 private:
-    void exec(const char* sql) const;
-    void open_connection(const fs::path& file, bool create);
+    [[noreturn]] void fail(std::string_view reason) const { db_.fail(reason); }
     void check_header() const;
     void check_existing();
     void create_new(Mode mode);
@@ -224,60 +184,9 @@ private:
     InventoryRecord read_record(const Stmt& s, bool with_pem) const;
     std::optional<InventoryRecord> find_locked(const std::string& serial);
 
-    // BEGIN IMMEDIATE ... COMMIT; rolls back unless committed. Inside a
-    // transaction already open on this connection (an issue()'s `also`
-    // calling back into the inventory) it is a savepoint of that transaction:
-    // its work commits with the outer one or not at all.
-    class Tx {
-    public:
-        explicit Tx(const SqliteInventory& inv) : inv_(inv), nested_(sqlite3_get_autocommit(inv.db()) == 0) {
-            inv_.exec(nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
-        }
-        Tx(const Tx&) = delete;
-        Tx& operator=(const Tx&) = delete;
-        ~Tx() {
-            if (done_) return;
-            const char* undo = nested_ ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK";
-            sqlite3_exec(inv_.db(), undo, nullptr, nullptr, nullptr);
-        }
-        void commit() {
-            inv_.exec(nested_ ? "RELEASE nested" : "COMMIT");
-            done_ = true;
-        }
-
-    private:
-        const SqliteInventory& inv_;
-        bool nested_;
-        bool done_ = false;
-    };
-
     fs::path path_;
-    sqlite3* db_ = nullptr;
-    std::recursive_mutex mutex_;  // a build() may call back into the inventory
+    detail::SqliteDb db_;
 };
-
-Stmt::Stmt(const SqliteInventory& inv, const char* sql) : inv_(inv) {
-    if (sqlite3_prepare_v2(inv.db(), sql, -1, &s_, nullptr) != SQLITE_OK) inv.fail_sqlite();
-}
-Stmt& Stmt::bind(int i, std::int64_t v) {
-    if (sqlite3_bind_int64(s_, i, v) != SQLITE_OK) inv_.fail_sqlite();
-    return *this;
-}
-Stmt& Stmt::bind(int i, std::string_view v) {
-    if (sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
-        inv_.fail_sqlite();
-    return *this;
-}
-Stmt& Stmt::bind_null(int i) {
-    if (sqlite3_bind_null(s_, i) != SQLITE_OK) inv_.fail_sqlite();
-    return *this;
-}
-bool Stmt::step() {
-    last_rc_ = sqlite3_step(s_);
-    if (last_rc_ == SQLITE_ROW) return true;
-    if (last_rc_ == SQLITE_DONE) return false;
-    inv_.fail_sqlite();
-}
 
 std::string temp_name(const fs::path& path) { return detail::temp_sibling(path).string(); }
 
@@ -285,7 +194,7 @@ void remove_db_files(const std::string& file) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((file + suffix).c_str());
 }
 
-SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(std::move(path)) {
+SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(path), db_(std::move(path)) {
     try {
         struct stat st;
         if (mode == Mode::open_or_create && ::stat(path_.c_str(), &st) == 0) {
@@ -296,33 +205,9 @@ SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(std::move(pat
         create_new(mode);
     } catch (...) {
         // A throwing constructor runs no destructor: close the connection here.
-        if (db_) sqlite3_close_v2(db_);
-        db_ = nullptr;
+        db_.close_quietly();
         throw;
     }
-}
-
-void SqliteInventory::exec(const char* sql) const {
-    char* msg = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-        std::string m = msg ? msg : sqlite3_errmsg(db_);
-        sqlite3_free(msg);
-        fail(m);
-    }
-}
-
-void SqliteInventory::open_connection(const fs::path& file, bool create) {
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;  // our mutex serializes calls
-    if (create) flags |= SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(file.c_str(), &db_, flags, nullptr);
-    if (rc != SQLITE_OK) {
-        std::string m = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-        sqlite3_close_v2(db_);
-        db_ = nullptr;
-        fail(m);
-    }
-    sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, busy_timeout_ms);
 }
 
 // Our own look at the 100-byte header: catches truncation SQLite would only
@@ -335,7 +220,7 @@ void SqliteInventory::check_header() const {
     if (::stat(path_.c_str(), &st) != 0) fail(errno_text(errno));
     if (!S_ISREG(st.st_mode)) fail("not a regular file");
     sqlite3_file* file = nullptr;
-    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
+    if (sqlite3_file_control(db_.handle(), "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
         file->pMethods == nullptr)
         fail("cannot read the database header");
     sqlite3_int64 size = 0;
@@ -368,16 +253,16 @@ void SqliteInventory::check_header() const {
 }
 
 void SqliteInventory::check_existing() {
-    open_connection(path_, false);
+    db_.open(path_, false, busy_timeout_ms);
     check_header();
-    exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+    db_.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
     std::int64_t app = 0, version = 0, page_count = 0, page_size = 0;
     {
-        Stmt s(*this, "PRAGMA application_id");
+        Stmt s(db_, "PRAGMA application_id");
         if (s.step()) app = s.integer(0);
     }
     {
-        Stmt s(*this, "PRAGMA user_version");
+        Stmt s(db_, "PRAGMA user_version");
         if (s.step()) version = s.integer(0);
     }
     if (app != application_id) fail("not a minica inventory (application_id " + std::to_string(app) + ")");
@@ -386,33 +271,33 @@ void SqliteInventory::check_existing() {
              std::to_string(schema_version) + ")");
     if (version < 1) fail("corrupt (schema version " + std::to_string(version) + ")");
     {
-        Stmt s(*this,
+        Stmt s(db_,
                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
                "('meta', 'certificates', 'pems')");
         if (!s.step() || s.integer(0) != 3) fail("corrupt (tables missing)");
     }
     {
-        Stmt s(*this, "PRAGMA journal_mode");
+        Stmt s(db_, "PRAGMA journal_mode");
         if (!s.step() || s.text(0) != "wal") {
             s.reset();
-            exec("PRAGMA journal_mode = WAL");
+            db_.exec("PRAGMA journal_mode = WAL");
         }
     }
     {
-        Stmt s(*this, "PRAGMA page_count");
+        Stmt s(db_, "PRAGMA page_count");
         if (s.step()) page_count = s.integer(0);
     }
     {
-        Stmt s(*this, "PRAGMA page_size");
+        Stmt s(db_, "PRAGMA page_size");
         if (s.step()) page_size = s.integer(0);
     }
     if (page_count * page_size <= quick_check_max_bytes) {
-        Stmt s(*this, "PRAGMA quick_check(1)");
+        Stmt s(db_, "PRAGMA quick_check(1)");
         std::string result = s.step() ? s.text(0) : std::string("no result");
         if (result != "ok") fail("corrupt (" + result + ")");
     }
     {
-        Stmt s(*this, "SELECT value FROM meta WHERE key = 'crl_number'");
+        Stmt s(db_, "SELECT value FROM meta WHERE key = 'crl_number'");
         if (!s.step()) fail("corrupt (no CRL number)");
     }
 }
@@ -427,15 +312,14 @@ void SqliteInventory::create_new(Mode mode) {
     ::fchmod(fd, 0600);  // the umask must not narrow it (nor widen it)
     ::close(fd);
     try {
-        open_connection(tmp, false);
-        exec("PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL");
-        exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
-        exec("BEGIN IMMEDIATE");
-        exec(schema_sql);
-        exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
-        exec("COMMIT");
-        if (sqlite3_close(db_) != SQLITE_OK) fail_sqlite();
-        db_ = nullptr;
+        db_.open(tmp, false, busy_timeout_ms);
+        db_.exec("PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL");
+        db_.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
+        db_.exec("BEGIN IMMEDIATE");
+        db_.exec(schema_sql);
+        db_.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+        db_.exec("COMMIT");
+        db_.close();
         bool published = detail::publish_noreplace(tmp, path_);
         remove_db_files(tmp);
         if (!published) {
@@ -451,8 +335,7 @@ void SqliteInventory::create_new(Mode mode) {
             logger()->debug("created inventory {}", path_.string());
         }
     } catch (...) {
-        if (db_) sqlite3_close_v2(db_);
-        db_ = nullptr;
+        db_.close_quietly();
         remove_db_files(tmp);
         throw;
     }
@@ -460,7 +343,7 @@ void SqliteInventory::create_new(Mode mode) {
 }
 
 bool SqliteInventory::serial_used(const std::string& serial_hex) const {
-    Stmt s(*this, "SELECT 1 FROM certificates WHERE serial = ?1");
+    Stmt s(db_, "SELECT 1 FROM certificates WHERE serial = ?1");
     s.bind(1, serial_hex);
     return s.step();
 }
@@ -486,9 +369,9 @@ void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
     int rc = cert.step_raw();
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         throw Error(ErrorKind::exists, "serial " + serial + " is already in inventory " + path_.string());
-    if (rc != SQLITE_DONE) fail_sqlite();
+    if (rc != SQLITE_DONE) db_.fail_sqlite();
     pem.reset();
-    pem.bind(1, sqlite3_last_insert_rowid(db_)).bind(2, r.pem);
+    pem.bind(1, db_.last_insert_rowid()).bind(2, r.pem);
     pem.step();
 }
 
@@ -530,8 +413,8 @@ InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const
 
 Certificate SqliteInventory::issue(Profile profile, const std::function<Certificate(const std::string& serial)>& build,
                                    const std::function<void(const Certificate&)>& also) {
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
     std::string serial;
     for (int attempt = 0;; ++attempt) {
         // 126 random bits: a collision means a broken random generator, not bad luck.
@@ -541,8 +424,8 @@ Certificate SqliteInventory::issue(Profile profile, const std::function<Certific
     }
     Certificate cert = build(serial);
     InventoryRecord r = InventoryRecord::from_certificate(cert, profile);
-    Stmt c(*this, insert_cert_sql);
-    Stmt p(*this, insert_pem_sql);
+    Stmt c(db_, insert_cert_sql);
+    Stmt p(db_, insert_pem_sql);
     try {
         insert(c, p, r);
     } catch (const Error& e) {
@@ -557,40 +440,40 @@ Certificate SqliteInventory::issue(Profile profile, const std::function<Certific
 
 void SqliteInventory::withdraw(std::string_view serial_hex) {
     const std::string serial = normalize_serial_hex(serial_hex);
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
     {
-        Stmt p(*this, "DELETE FROM pems WHERE id = (SELECT id FROM certificates WHERE serial = ?1)");
+        Stmt p(db_, "DELETE FROM pems WHERE id = (SELECT id FROM certificates WHERE serial = ?1)");
         p.bind(1, serial);
         p.step();
-        Stmt c(*this, "DELETE FROM certificates WHERE serial = ?1");
+        Stmt c(db_, "DELETE FROM certificates WHERE serial = ?1");
         c.bind(1, serial);
         c.step();
     }
-    if (sqlite3_changes(db_) != 1)
+    if (db_.changes() != 1)
         throw Error(ErrorKind::not_found, "serial " + serial + " is not in inventory " + path_.string());
     tx.commit();
     logger()->info("withdrew certificate {} (never handed out)", serial);
 }
 
 void SqliteInventory::import(const std::vector<InventoryRecord>& records) {
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
-    Stmt c(*this, insert_cert_sql);
-    Stmt p(*this, insert_pem_sql);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
+    Stmt c(db_, insert_cert_sql);
+    Stmt p(db_, insert_pem_sql);
     for (const auto& r : records) insert(c, p, r);
     tx.commit();
 }
 
 std::vector<InventoryRecord> SqliteInventory::list(const ListFilter& filter) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(db_.mutex());
     std::string sql = std::string("SELECT ") + record_columns + " FROM certificates c";
     std::vector<std::string> where;
     if (filter.expiring_within) where.push_back("c.not_after >= ?1 AND c.not_after <= ?2");
     if (filter.revoked_only) where.push_back("c.status = 'revoked'");
     for (std::size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
     sql += filter.expiring_within ? " ORDER BY c.not_after, c.id" : " ORDER BY c.id";
-    Stmt s(*this, sql.c_str());
+    Stmt s(db_, sql.c_str());
     if (filter.expiring_within) {
         const Time t = filter.now.value_or(minica::now());
         s.bind(1, unix_seconds(t));
@@ -604,7 +487,7 @@ std::vector<InventoryRecord> SqliteInventory::list(const ListFilter& filter) {
 std::optional<InventoryRecord> SqliteInventory::find_locked(const std::string& serial) {
     std::string sql = std::string("SELECT ") + record_columns +
                       ", p.pem FROM certificates c LEFT JOIN pems p ON p.id = c.id WHERE c.serial = ?1";
-    Stmt s(*this, sql.c_str());
+    Stmt s(db_, sql.c_str());
     s.bind(1, serial);
     if (!s.step()) return std::nullopt;
     InventoryRecord r = read_record(s, true);
@@ -623,7 +506,7 @@ std::optional<InventoryRecord> SqliteInventory::find_locked(const std::string& s
 
 std::optional<InventoryRecord> SqliteInventory::find(std::string_view serial_hex) {
     const std::string serial = normalize_serial_hex(serial_hex);
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(db_.mutex());
     return find_locked(serial);
 }
 
@@ -633,8 +516,8 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
     if (!valid_reason(static_cast<std::int64_t>(reason)))
         throw Error(ErrorKind::invalid_argument,
                     "invalid revocation reason " + std::to_string(static_cast<int>(reason)));
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
     auto existing = find_locked(serial);
     if (!existing) throw Error(ErrorKind::not_found, "serial " + serial + " is not in inventory " + path_.string());
     if (existing->status == CertStatus::revoked)
@@ -642,12 +525,12 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
                                            format_time(*existing->revoked_at) + ", " +
                                            std::string(to_string(*existing->reason)) + ")");
     const Time when = at.value_or(minica::now());
-    Stmt s(*this,
+    Stmt s(db_,
            "UPDATE certificates SET status = 'revoked', revoked_at = ?1, reason = ?2 "
            "WHERE serial = ?3 AND status = 'valid'");
     s.bind(1, unix_seconds(when)).bind(2, static_cast<std::int64_t>(reason)).bind(3, serial);
     s.step();
-    if (sqlite3_changes(db_) != 1) fail("revoking " + serial + ": record changed underneath");
+    if (db_.changes() != 1) fail("revoking " + serial + ": record changed underneath");
     tx.commit();
     existing->status = CertStatus::revoked;
     existing->revoked_at = when;
@@ -657,8 +540,8 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
 }
 
 std::vector<RevokedCertificate> SqliteInventory::revoked(CrlScope scope) {
-    std::lock_guard lock(mutex_);
-    Stmt s(*this, scope == CrlScope::leaves
+    std::lock_guard lock(db_.mutex());
+    Stmt s(db_, scope == CrlScope::leaves
                       ? "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
                         "AND profile <> 'ca' ORDER BY revoked_at, serial"
                       : "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
@@ -677,8 +560,8 @@ std::vector<RevokedCertificate> SqliteInventory::revoked(CrlScope scope) {
 }
 
 std::optional<std::string> SqliteInventory::compromised_key(std::string_view spki_der) {
-    std::lock_guard lock(mutex_);
-    Stmt s(*this,
+    std::lock_guard lock(db_.mutex());
+    Stmt s(db_,
            "SELECT c.serial, p.pem FROM certificates c JOIN pems p ON p.id = c.id "
            "WHERE c.status = 'revoked' AND c.reason = 1");
     while (s.step()) {
@@ -693,9 +576,9 @@ std::optional<std::string> SqliteInventory::compromised_key(std::string_view spk
 }
 
 std::uint64_t SqliteInventory::next_crl_number() {
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
-    Stmt s(*this, "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value");
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
+    Stmt s(db_, "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value");
     if (!s.step()) fail("corrupt (no CRL number)");
     const std::int64_t n = s.integer(0);
     while (s.step()) {
