@@ -18,6 +18,9 @@
 // PRAGMA quick_check for inventories up to quick_check_max_bytes. Any SQLite
 // error later (a bad page met while listing) is Error(store) too, and the
 // partial result is dropped, so a damaged inventory never lists as empty.
+//
+// Schema versions: user_version. An older file is migrated on open, in one
+// write transaction (see migrate()); a newer one is refused (no downgrade).
 #include "minica/inventory.hpp"
 
 #include <fcntl.h>
@@ -29,9 +32,11 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <system_error>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -57,7 +62,6 @@ using detail::Tx;
 // 'minc' in the database header, so another application's SQLite file is
 // told apart from a minica inventory.
 constexpr std::int32_t application_id = 0x6D696E63;
-constexpr int schema_version = 1;
 // Long enough for 50 processes signing at once on a slow machine: each holds
 // the write lock for a signature and one fsync'ed commit.
 constexpr int busy_timeout_ms = 60'000;
@@ -104,9 +108,124 @@ CREATE TABLE pems (
 );
 )sql";
 
+// Version 2: the ACME server's tables (acme/store.hpp), the key and account of
+// each certificate, and a revocation counter. Never edit a migration that
+// shipped: add the next one.
+constexpr const char* schema_v2_sql = R"sql(
+CREATE TABLE acme_accounts (
+    id          INTEGER PRIMARY KEY,                 -- URL /acme/acct/{id}
+    thumbprint  TEXT NOT NULL UNIQUE,                -- RFC 7638 of the current key (lookup by jwk)
+    spki_sha256 TEXT NOT NULL UNIQUE,                -- CSR-key == account-key check, revoke-by-key
+    jwk         TEXT NOT NULL,                       -- canonical JSON
+    status      TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),
+    contact     TEXT NOT NULL DEFAULT '[]',          -- JSON array of URLs
+    eab_kid     TEXT,
+    created_at  INTEGER NOT NULL
+);
+-- A key binds one account, once.
+CREATE TABLE acme_eab_keys (
+    kid        TEXT PRIMARY KEY,
+    hmac_key   BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    account_id INTEGER REFERENCES acme_accounts (id),
+    used_at    INTEGER
+) WITHOUT ROWID;
+CREATE TABLE acme_orders (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES acme_accounts (id),
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),
+    expires     INTEGER NOT NULL,
+    identifiers TEXT NOT NULL,                       -- canonical sorted JSON
+    error       TEXT,                                -- problem document
+    cert_serial TEXT,
+    replaces    TEXT,                                -- the ARI certID
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX acme_orders_account ON acme_orders (account_id, id);
+-- A second order replacing one certificate is a constraint violation: alreadyReplaced.
+CREATE UNIQUE INDEX acme_orders_replaces ON acme_orders (replaces)
+    WHERE replaces IS NOT NULL AND status <> 'invalid';
+-- Challenges are folded in: one token, one attempt per authorization.
+CREATE TABLE acme_authzs (
+    id               INTEGER PRIMARY KEY,
+    order_id         INTEGER NOT NULL REFERENCES acme_orders (id),
+    account_id       INTEGER NOT NULL,
+    type             TEXT NOT NULL CHECK (type IN ('dns', 'ip')),
+    value            TEXT NOT NULL,
+    wildcard         INTEGER NOT NULL DEFAULT 0,
+    status           TEXT NOT NULL
+        CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated', 'expired', 'revoked')),
+    expires          INTEGER NOT NULL,
+    token            TEXT NOT NULL,
+    challenge        TEXT CHECK (challenge IN ('http-01', 'tls-alpn-01', 'dns-01')),  -- the one attempted
+    challenge_status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (challenge_status IN ('pending', 'processing', 'valid', 'invalid')),
+    validated        INTEGER,
+    error            TEXT,                           -- problem document
+    record           TEXT                            -- validationRecord JSON
+);
+CREATE INDEX acme_authzs_order ON acme_authzs (order_id);
+CREATE INDEX acme_authzs_processing ON acme_authzs (id) WHERE challenge_status = 'processing';
+
+ALTER TABLE certificates ADD COLUMN spki_sha256 TEXT;  -- lower-case hex; backfilled from the PEMs
+ALTER TABLE certificates ADD COLUMN account_id INTEGER REFERENCES acme_accounts (id);
+CREATE INDEX certificates_compromised ON certificates (spki_sha256) WHERE status = 'revoked' AND reason = 1;
+CREATE INDEX certificates_account ON certificates (account_id) WHERE account_id IS NOT NULL;
+-- Bumped by every revocation, whoever makes it: a server polls it to notice a
+-- `minica revoke` by another process and re-sign its CRL.
+INSERT INTO meta (key, value) VALUES ('revocations', (SELECT count(*) FROM certificates WHERE status = 'revoked'));
+CREATE TRIGGER certificates_revocations AFTER UPDATE OF status ON certificates WHEN NEW.status = 'revoked'
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'revocations';
+END;
+)sql";
+
+// What SQL cannot compute in version 2: each certificate's SPKI hash, read
+// from its PEM, a thousand rows at a time (a big inventory is not held in memory).
+void backfill_spki_sha256(const detail::SqliteDb& db) {
+    Stmt read(db,
+              "SELECT c.id, c.serial, p.pem FROM certificates c JOIN pems p ON p.id = c.id "
+              "WHERE c.spki_sha256 IS NULL AND c.id > ?1 ORDER BY c.id LIMIT 1000");
+    Stmt write(db, "UPDATE certificates SET spki_sha256 = ?1 WHERE id = ?2");
+    std::int64_t last = 0;
+    for (;;) {
+        std::vector<std::pair<std::int64_t, std::string>> chunk;
+        read.reset();
+        read.bind(1, last);
+        while (read.step()) {
+            std::string spki;
+            try {
+                spki = Certificate::from_pem(read.text(2)).public_key_der();
+            } catch (const Error&) {
+                db.fail("corrupt record " + read.text(1) + " (unreadable PEM)");
+            }
+            chunk.emplace_back(read.integer(0), detail::sha256_hex(spki));
+        }
+        if (chunk.empty()) return;
+        for (const auto& [id, hash] : chunk) {
+            write.reset();
+            write.bind(1, hash).bind(2, id);
+            write.step();
+        }
+        last = chunk.back().first;
+    }
+}
+
+// migrations[i] takes a version i + 1 inventory to version i + 2, in the
+// transaction that sets user_version. A new inventory is schema_sql plus
+// every migration, so a new file and a migrated one are alike by construction.
+struct Migration {
+    const char* sql;
+    void (*backfill)(const detail::SqliteDb&);  // what SQL cannot compute, or null
+};
+constexpr Migration migrations[] = {
+    {schema_v2_sql, backfill_spki_sha256},
+};
+constexpr int schema_version = 1 + static_cast<int>(std::size(migrations));
+
 constexpr const char* record_columns =
     "c.serial, c.subject, c.names, c.key_type, c.profile, c.not_before, c.not_after, "
-    "c.fingerprint_sha256, c.status, c.revoked_at, c.reason";
+    "c.fingerprint_sha256, c.status, c.revoked_at, c.reason, c.account_id";
 
 bool valid_reason(std::int64_t r) {
     switch (r) {
@@ -173,14 +292,17 @@ public:
     std::vector<RevokedCertificate> revoked(CrlScope scope) override;
     std::optional<std::string> compromised_key(std::string_view spki_der) override;
     std::uint64_t next_crl_number() override;
+    std::uint64_t revocation_count() override;
 
 private:
     [[noreturn]] void fail(std::string_view reason) const { db_.fail(reason); }
     void check_header() const;
     void check_existing();
     void create_new(Mode mode);
+    void run_migrations(std::int64_t from);
+    void migrate();
     bool serial_used(const std::string& serial_hex) const;
-    void insert(Stmt& cert, Stmt& pem, const InventoryRecord& r);
+    void insert(Stmt& cert, Stmt& pem, const InventoryRecord& r, const std::string& spki_sha256);
     InventoryRecord read_record(const Stmt& s, bool with_pem) const;
     std::optional<InventoryRecord> find_locked(const std::string& serial);
 
@@ -296,10 +418,42 @@ void SqliteInventory::check_existing() {
         std::string result = s.step() ? s.text(0) : std::string("no result");
         if (result != "ok") fail("corrupt (" + result + ")");
     }
+    if (version < schema_version) migrate();
     {
-        Stmt s(db_, "SELECT value FROM meta WHERE key = 'crl_number'");
-        if (!s.step()) fail("corrupt (no CRL number)");
+        Stmt s(db_,
+               "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+               "('acme_accounts', 'acme_eab_keys', 'acme_orders', 'acme_authzs')");
+        if (!s.step() || s.integer(0) != 4) fail("corrupt (tables missing)");
     }
+    {
+        Stmt s(db_, "SELECT count(*) FROM meta WHERE key IN ('crl_number', 'revocations')");
+        if (!s.step() || s.integer(0) != 2) fail("corrupt (no CRL number or revocation count)");
+    }
+}
+
+void SqliteInventory::run_migrations(std::int64_t from) {
+    for (std::int64_t v = from; v < schema_version; ++v) {
+        const Migration& m = migrations[v - 1];
+        db_.exec(m.sql);
+        if (m.backfill) m.backfill(db_);
+    }
+    db_.exec("PRAGMA user_version = " + std::to_string(schema_version));
+}
+
+// All or nothing, one migrator at a time: BEGIN IMMEDIATE waits for the
+// write lock, and the version is read again under it, since another process
+// opening the same old file may have migrated it meanwhile.
+void SqliteInventory::migrate() {
+    Tx tx(db_);
+    const std::int64_t version = db_.integer("PRAGMA user_version");
+    if (version > schema_version)
+        fail("schema version " + std::to_string(version) + " is newer than this minica supports (" +
+             std::to_string(schema_version) + ")");
+    if (version < schema_version) run_migrations(version);
+    tx.commit();
+    if (version < schema_version)
+        logger()->info("migrated inventory {} from schema version {} to {}", path_.string(), version,
+                       schema_version);
 }
 
 // A new inventory is built under a temporary name, closed (so its WAL is
@@ -317,7 +471,7 @@ void SqliteInventory::create_new(Mode mode) {
         db_.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
         db_.exec("BEGIN IMMEDIATE");
         db_.exec(schema_sql);
-        db_.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+        run_migrations(1);
         db_.exec("COMMIT");
         db_.close();
         bool published = detail::publish_noreplace(tmp, path_);
@@ -348,7 +502,7 @@ bool SqliteInventory::serial_used(const std::string& serial_hex) const {
     return s.step();
 }
 
-void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
+void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r, const std::string& spki_sha256) {
     const std::string serial = normalize_serial_hex(r.serial_hex);
     cert.reset();
     cert.bind(1, serial)
@@ -366,6 +520,8 @@ void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
     } else {
         cert.bind_null(10).bind_null(11);
     }
+    if (spki_sha256.empty()) cert.bind_null(12); else cert.bind(12, spki_sha256);
+    if (r.account) cert.bind(13, *r.account); else cert.bind_null(13);
     int rc = cert.step_raw();
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         throw Error(ErrorKind::exists, "serial " + serial + " is already in inventory " + path_.string());
@@ -377,7 +533,8 @@ void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
 
 constexpr const char* insert_cert_sql =
     "INSERT INTO certificates (serial, subject, names, key_type, profile, not_before, not_after, "
-    "fingerprint_sha256, status, revoked_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "fingerprint_sha256, status, revoked_at, reason, spki_sha256, account_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 constexpr const char* insert_pem_sql = "INSERT INTO pems (id, pem) VALUES (?1, ?2)";
 
 InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const {
@@ -404,9 +561,10 @@ InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const
     } else if (status != "valid") {
         fail("corrupt record " + r.serial_hex + " (status)");
     }
+    if (!s.null(11)) r.account = s.integer(11);
     if (with_pem) {
-        if (s.null(11)) fail("corrupt record " + r.serial_hex + " (PEM missing)");
-        r.pem = s.text(11);
+        if (s.null(12)) fail("corrupt record " + r.serial_hex + " (PEM missing)");
+        r.pem = s.text(12);
     }
     return r;
 }
@@ -427,7 +585,7 @@ Certificate SqliteInventory::issue(Profile profile, const std::function<Certific
     Stmt c(db_, insert_cert_sql);
     Stmt p(db_, insert_pem_sql);
     try {
-        insert(c, p, r);
+        insert(c, p, r, detail::sha256_hex(cert.public_key_der()));
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::exists) fail("serial " + r.serial_hex + " of the new certificate is already recorded");
         throw;
@@ -461,7 +619,23 @@ void SqliteInventory::import(const std::vector<InventoryRecord>& records) {
     Tx tx(db_);
     Stmt c(db_, insert_cert_sql);
     Stmt p(db_, insert_pem_sql);
-    for (const auto& r : records) insert(c, p, r);
+    // Records are not re-parsed, but the key of each PEM is hashed for
+    // compromised_key(); a batch repeating one PEM (a benchmark's) hashes it once.
+    std::string last_pem, last_spki;
+    for (const auto& r : records) {
+        if (r.pem != last_pem || last_spki.empty()) {
+            last_spki.clear();
+            if (!r.pem.empty()) {
+                try {
+                    last_spki = detail::sha256_hex(Certificate::from_pem(r.pem).public_key_der());
+                } catch (const Error&) {
+                    // Stored as given: a record without a readable PEM has no key to match.
+                }
+            }
+            last_pem = r.pem;
+        }
+        insert(c, p, r, last_spki);
+    }
     tx.commit();
 }
 
@@ -559,20 +733,24 @@ std::vector<RevokedCertificate> SqliteInventory::revoked(CrlScope scope) {
     return out;
 }
 
+// certificates_compromised (a partial index on spki_sha256) answers it
+// without reading a PEM.
 std::optional<std::string> SqliteInventory::compromised_key(std::string_view spki_der) {
+    const std::string hash = detail::sha256_hex(spki_der);
     std::lock_guard lock(db_.mutex());
     Stmt s(db_,
-           "SELECT c.serial, p.pem FROM certificates c JOIN pems p ON p.id = c.id "
-           "WHERE c.status = 'revoked' AND c.reason = 1");
-    while (s.step()) {
-        std::string serial = s.text(0);
-        try {
-            if (Certificate::from_pem(s.text(1)).public_key_der() == spki_der) return serial;
-        } catch (const Error&) {
-            fail("corrupt record " + serial + " (unreadable PEM)");
-        }
-    }
+           "SELECT serial FROM certificates WHERE spki_sha256 = ?1 AND status = 'revoked' AND reason = 1 "
+           "ORDER BY id LIMIT 1");
+    s.bind(1, hash);
+    if (s.step()) return s.text(0);
     return std::nullopt;
+}
+
+std::uint64_t SqliteInventory::revocation_count() {
+    std::lock_guard lock(db_.mutex());
+    Stmt s(db_, "SELECT value FROM meta WHERE key = 'revocations'");
+    if (!s.step() || s.integer(0) < 0) fail("corrupt (no revocation count)");
+    return static_cast<std::uint64_t>(s.integer(0));
 }
 
 std::uint64_t SqliteInventory::next_crl_number() {
