@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "minica/acme/store.hpp"
 #include "minica/authority.hpp"
 #include "minica/certificate.hpp"
 #include "minica/detail/ossl.hpp"
@@ -268,4 +270,475 @@ TEST_CASE("openers racing to migrate one version 1 file all succeed, and it migr
     }
     CHECK(RawDb(db2).one("PRAGMA user_version") == "2");
     CHECK(RawDb(db2).one("SELECT value FROM meta WHERE key = 'revocations'") == "1");
+}
+
+namespace {
+
+const Authority& test_ca() {
+    static const Authority ca =
+        Authority::create_root(CaOptions{.subject = {.common_name = "acme store test CA"}, .now = t0});
+    return ca;
+}
+
+Certificate leaf(const std::string& serial, const std::string& name) {
+    static const PrivateKey key = PrivateKey::generate(KeyType::ec_p256);
+    CertificateTemplate t;
+    t.serial = serial;
+    t.subject.common_name = name;
+    t.not_before = t0 - 5min;
+    t.not_after = t0 + 90 * 24h;
+    t.key_usage = ku_digital_signature;
+    t.eku_server = true;
+    t.names.dns = {name};
+    return test_ca().sign_template(t, key.public_key_der());
+}
+
+Certificate issue(Inventory& inv, const std::string& name, const std::function<void(const Certificate&)>& also = {}) {
+    return inv.issue(Profile::server, [&](const std::string& serial) { return leaf(serial, name); }, also);
+}
+
+using acme::Account;
+using acme::AuthzStatus;
+using acme::ChallengeStatus;
+using acme::ChallengeType;
+using acme::EabKey;
+using acme::Identifier;
+using acme::IdentifierType;
+using acme::Order;
+using acme::OrderStatus;
+
+Account account(const std::string& n) {
+    Account a;
+    a.thumbprint = "thumb-" + n;
+    a.spki_sha256 = detail::sha256_hex("spki-" + n);
+    a.jwk = R"({"crv":"P-256","kty":"EC","x":")" + n + R"(","y":"y"})";
+    a.contact = {"mailto:" + n + "@a.test", "mailto:ops@a.test"};
+    a.created_at = t0;
+    return a;
+}
+
+Order order(acme::Id account_id) {
+    Order o;
+    o.account_id = account_id;
+    o.expires = t0 + 7 * 24h;
+    o.created_at = t0;
+    // Given out of order: the store keeps them sorted.
+    o.identifiers = {{IdentifierType::ip, "192.0.2.1"}, {IdentifierType::dns, "b.test"},
+                     {IdentifierType::dns, "*.a.test"}};
+    return o;
+}
+
+acme::Authz authz(const Order& o, const std::string& name, Time expires = t0 + 30 * 24h) {
+    acme::Authz a;
+    a.order_id = o.id;
+    a.account_id = o.account_id;
+    a.identifier = {IdentifierType::dns, name};
+    a.expires = expires;
+    a.token = "token-" + name;
+    return a;
+}
+
+void check_kind(const std::function<void()>& fn, ErrorKind kind) {
+    try {
+        fn();
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK_MESSAGE(e.kind() == kind, e.what());
+    }
+}
+
+struct Boom : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+TEST_CASE("accounts: every field round trips; a key belongs to one account") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Account a = account("a");
+    a.eab_kid = "kid-1";
+    store.insert_account(a);
+    CHECK(a.id > 0);
+    auto got = store.find_account(a.id);
+    REQUIRE(got);
+    CHECK(got->id == a.id);
+    CHECK(got->thumbprint == a.thumbprint);
+    CHECK(got->spki_sha256 == a.spki_sha256);
+    CHECK(got->jwk == a.jwk);
+    CHECK(got->status == acme::AccountStatus::valid);
+    CHECK(got->contact == a.contact);
+    CHECK(got->eab_kid == "kid-1");
+    CHECK(got->created_at == t0);
+    CHECK(store.find_account_by_thumbprint("thumb-a")->id == a.id);
+    CHECK(store.find_account_by_spki(a.spki_sha256)->id == a.id);
+    CHECK_FALSE(store.find_account(a.id + 1));
+    CHECK_FALSE(store.find_account_by_thumbprint("thumb-b"));
+
+    Account b = account("b");
+    store.insert_account(b);
+    CHECK(b.id != a.id);
+    // The same thumbprint, or the same SPKI, is another account's key.
+    Account same_thumb = account("c");
+    same_thumb.thumbprint = a.thumbprint;
+    check_kind([&] { store.insert_account(same_thumb); }, ErrorKind::exists);
+    Account same_spki = account("d");
+    same_spki.spki_sha256 = b.spki_sha256;
+    check_kind([&] { store.insert_account(same_spki); }, ErrorKind::exists);
+
+    // Update: contact, status, key rollover; not onto another account's key.
+    got->contact = {};
+    got->status = acme::AccountStatus::deactivated;
+    got->eab_kid.reset();
+    got->thumbprint = "thumb-a2";
+    got->spki_sha256 = detail::sha256_hex("spki-a2");
+    store.update_account(*got);
+    auto again = store.find_account(a.id);
+    CHECK(again->contact.empty());
+    CHECK(again->status == acme::AccountStatus::deactivated);
+    CHECK_FALSE(again->eab_kid);
+    CHECK(store.find_account_by_thumbprint("thumb-a2")->id == a.id);
+    CHECK_FALSE(store.find_account_by_thumbprint("thumb-a"));
+    again->thumbprint = b.thumbprint;
+    check_kind([&] { store.update_account(*again); }, ErrorKind::exists);
+    again->id = 999;
+    again->thumbprint = "thumb-z";
+    again->spki_sha256 = "z";
+    check_kind([&] { store.update_account(*again); }, ErrorKind::not_found);
+}
+
+TEST_CASE("EAB keys bind once") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    const std::string hmac("\x00\x01\xff secret", 10);  // raw bytes, NUL included
+    store.insert_eab(EabKey{.kid = "kid-1", .hmac_key = hmac, .created_at = t0});
+    store.insert_eab(EabKey{.kid = "kid-2", .hmac_key = "k2", .created_at = t0 + 1s});
+    check_kind([&] { store.insert_eab(EabKey{.kid = "kid-1", .hmac_key = "x", .created_at = t0}); }, ErrorKind::exists);
+    auto k = store.find_eab("kid-1");
+    REQUIRE(k);
+    CHECK(k->hmac_key == hmac);
+    CHECK(k->created_at == t0);
+    CHECK_FALSE(k->account_id);
+    CHECK_FALSE(k->used_at);
+    CHECK_FALSE(store.find_eab("kid-3"));
+
+    Account a = account("a"), b = account("b");
+    store.insert_account(a);
+    store.insert_account(b);
+    store.bind_eab("kid-1", a.id, t0 + 1h);
+    k = store.find_eab("kid-1");
+    CHECK(k->account_id == a.id);
+    CHECK(k->used_at == t0 + 1h);
+    check_kind([&] { store.bind_eab("kid-1", b.id, t0 + 2h); }, ErrorKind::exists);
+    CHECK(store.find_eab("kid-1")->account_id == a.id);
+    check_kind([&] { store.bind_eab("kid-9", b.id, t0); }, ErrorKind::not_found);
+    check_kind([&] { store.bind_eab("kid-2", 999, t0); }, ErrorKind::not_found);  // no such account
+    CHECK_FALSE(store.find_eab("kid-2")->used_at);
+
+    auto all = store.list_eab();
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].kid == "kid-1");
+    CHECK(all[1].kid == "kid-2");
+    CHECK(store.remove_eab("kid-2"));
+    CHECK_FALSE(store.remove_eab("kid-2"));
+    CHECK(store.list_eab().size() == 1);
+}
+
+TEST_CASE("orders and authorizations: every field round trips") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Account a = account("a");
+    store.insert_account(a);
+    Order o = order(a.id);
+    store.insert_order(o);
+    CHECK(o.id > 0);
+    auto got = store.find_order(o.id);
+    REQUIRE(got);
+    CHECK(got->account_id == a.id);
+    CHECK(got->status == OrderStatus::pending);
+    CHECK(got->expires == t0 + 7 * 24h);
+    CHECK(got->created_at == t0);
+    CHECK(got->identifiers == std::vector<Identifier>{{IdentifierType::dns, "*.a.test"},
+                                                      {IdentifierType::dns, "b.test"},
+                                                      {IdentifierType::ip, "192.0.2.1"}});
+    CHECK_FALSE(got->error);
+    CHECK_FALSE(got->cert_serial);
+    CHECK_FALSE(got->replaces);
+    // Stored as canonical sorted JSON text.
+    {
+        RawDb raw(dir.path / "inventory.db");
+        CHECK(raw.one("SELECT identifiers FROM acme_orders") ==
+              R"([{"type":"dns","value":"*.a.test"},{"type":"dns","value":"b.test"},{"type":"ip","value":"192.0.2.1"}])");
+    }
+
+    got->status = OrderStatus::invalid;
+    got->error = R"({"type":"urn:ietf:params:acme:error:unauthorized"})";
+    got->cert_serial = "0A";
+    got->replaces = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE";
+    store.update_order(*got);
+    auto again = store.find_order(o.id);
+    CHECK(again->status == OrderStatus::invalid);
+    CHECK(again->error == got->error);
+    CHECK(again->cert_serial == "0A");
+    CHECK(again->replaces == got->replaces);
+    got->id = 999;
+    check_kind([&] { store.update_order(*got); }, ErrorKind::not_found);
+    check_kind([&] { Order x = order(999); store.insert_order(x); }, ErrorKind::not_found);
+
+    Order second = order(a.id);
+    store.insert_order(second);
+    Account b = account("b");
+    store.insert_account(b);
+    Order others = order(b.id);
+    store.insert_order(others);
+    CHECK(store.orders_of(a.id) == std::vector<acme::Id>{o.id, second.id});
+    CHECK(store.orders_of(b.id) == std::vector<acme::Id>{others.id});
+
+    acme::Authz z = authz(o, "a.test");
+    z.wildcard = true;
+    store.insert_authz(z);
+    acme::Authz y = authz(o, "b.test");
+    y.identifier = {IdentifierType::ip, "192.0.2.1"};
+    store.insert_authz(y);
+    CHECK(z.id > 0);
+    auto az = store.find_authz(z.id);
+    REQUIRE(az);
+    CHECK(az->order_id == o.id);
+    CHECK(az->account_id == a.id);
+    CHECK(az->identifier == Identifier{IdentifierType::dns, "a.test"});
+    CHECK(az->wildcard);
+    CHECK(az->status == AuthzStatus::pending);
+    CHECK(az->expires == t0 + 30 * 24h);
+    CHECK(az->token == "token-a.test");
+    CHECK_FALSE(az->challenge);
+    CHECK(az->challenge_status == ChallengeStatus::pending);
+    CHECK_FALSE(az->validated);
+    CHECK_FALSE(az->error);
+    CHECK_FALSE(az->record);
+    CHECK(store.find_authz(y.id)->identifier == Identifier{IdentifierType::ip, "192.0.2.1"});
+    CHECK_FALSE(store.find_authz(y.id)->wildcard);
+
+    az->status = AuthzStatus::valid;
+    az->challenge = ChallengeType::dns_01;
+    az->challenge_status = ChallengeStatus::valid;
+    az->validated = t0 + 1min;
+    az->error = "{}";
+    az->record = R"([{"hostname":"a.test"}])";
+    store.update_authz(*az);
+    auto after = store.find_authz(z.id);
+    CHECK(after->status == AuthzStatus::valid);
+    CHECK(after->challenge == ChallengeType::dns_01);
+    CHECK(after->challenge_status == ChallengeStatus::valid);
+    CHECK(after->validated == t0 + 1min);
+    CHECK(after->error == "{}");
+    CHECK(after->record == az->record);
+    auto of = store.authzs_of(o.id);
+    REQUIRE(of.size() == 2);
+    CHECK(of[0].id == z.id);
+    CHECK(of[1].id == y.id);
+    CHECK(store.authzs_of(second.id).empty());
+    az->id = 999;
+    check_kind([&] { store.update_authz(*az); }, ErrorKind::not_found);
+}
+
+TEST_CASE("one replacement per certificate, unless the order replacing it is invalid") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Account a = account("a");
+    store.insert_account(a);
+    Order first = order(a.id);
+    first.replaces = "aki.serial";
+    store.insert_order(first);
+    Order second = order(a.id);
+    second.replaces = "aki.serial";
+    check_kind([&] { store.insert_order(second); }, ErrorKind::exists);
+    // Nothing of the refused order stays.
+    CHECK(store.orders_of(a.id) == std::vector<acme::Id>{first.id});
+    first.status = OrderStatus::invalid;
+    store.update_order(first);
+    store.insert_order(second);
+    CHECK(second.id > first.id);
+    // Nor may an update take over a replacement.
+    first.status = OrderStatus::pending;
+    check_kind([&] { store.update_order(first); }, ErrorKind::exists);
+}
+
+TEST_CASE("has_valid_authz: valid, this account, this name, not expired") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Account a = account("a"), b = account("b");
+    store.insert_account(a);
+    store.insert_account(b);
+    Order o = order(a.id);
+    store.insert_order(o);
+    acme::Authz z = authz(o, "a.test", t0 + 24h);
+    store.insert_authz(z);
+    const Identifier name{IdentifierType::dns, "a.test"};
+    CHECK_FALSE(store.has_valid_authz(a.id, name, t0));  // pending
+    z.status = AuthzStatus::valid;
+    store.update_authz(z);
+    CHECK(store.has_valid_authz(a.id, name, t0));
+    CHECK(store.has_valid_authz(a.id, name, t0 + 24h - 1s));
+    CHECK_FALSE(store.has_valid_authz(a.id, name, t0 + 24h));  // expired
+    CHECK_FALSE(store.has_valid_authz(b.id, name, t0));
+    CHECK_FALSE(store.has_valid_authz(a.id, Identifier{IdentifierType::dns, "b.test"}, t0));
+    CHECK_FALSE(store.has_valid_authz(a.id, Identifier{IdentifierType::ip, "a.test"}, t0));
+}
+
+TEST_CASE("transaction: everything or nothing") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Account a = account("a");
+    store.insert_account(a);
+    CHECK_THROWS_AS(store.transaction([&] {
+        Order o = order(a.id);
+        store.insert_order(o);
+        store.insert_eab(EabKey{.kid = "k", .hmac_key = "h", .created_at = t0});
+        throw Boom("no");
+    }),
+                    Boom);
+    CHECK(store.orders_of(a.id).empty());
+    CHECK(store.list_eab().empty());
+    // A conflict inside is the caller's to catch; the rest still commits.
+    store.transaction([&] {
+        Order o = order(a.id);
+        store.insert_order(o);
+        Account dup = account("a");
+        check_kind([&] { store.insert_account(dup); }, ErrorKind::exists);
+        store.transaction([&] { store.insert_eab(EabKey{.kid = "k", .hmac_key = "h", .created_at = t0}); });
+        CHECK_THROWS_AS(store.transaction([&] {
+            store.insert_eab(EabKey{.kid = "k2", .hmac_key = "h", .created_at = t0});
+            throw Boom("inner");
+        }),
+                        Boom);
+    });
+    CHECK(store.orders_of(a.id).size() == 1);
+    auto keys = store.list_eab();
+    REQUIRE(keys.size() == 1);
+    CHECK(keys[0].kid == "k");
+    // The lock is free: another connection writes at once.
+    auto other = open_sqlite_inventory(dir.path / "inventory.db");
+    Account b = account("b");
+    other->acme().insert_account(b);
+    CHECK(store.find_account(b.id));
+}
+
+TEST_CASE("finalize: the certificate and the order commit together inside Inventory::issue") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Account a = account("a");
+    store.insert_account(a);
+    Order o = order(a.id);
+    o.status = OrderStatus::ready;
+    store.insert_order(o);
+
+    auto finalize = [&](const Certificate& cert) {
+        store.transaction([&] {
+            Order done = *store.find_order(o.id);
+            done.status = OrderStatus::valid;
+            done.cert_serial = cert.serial_hex();
+            store.update_order(done);
+            store.set_certificate_account(cert.serial_hex(), a.id);
+        });
+    };
+    CHECK_THROWS_AS(issue(*inv, "a.test",
+                          [&](const Certificate& cert) {
+                              finalize(cert);
+                              throw Boom("signing the answer failed");
+                          }),
+                    Boom);
+    CHECK(inv->list().empty());
+    CHECK(store.find_order(o.id)->status == OrderStatus::ready);
+    CHECK_FALSE(store.find_order(o.id)->cert_serial);
+
+    Certificate cert = issue(*inv, "a.test", finalize);
+    CHECK(store.find_order(o.id)->status == OrderStatus::valid);
+    CHECK(store.find_order(o.id)->cert_serial == cert.serial_hex());
+    CHECK(store.certificate_account(cert.serial_hex()) == a.id);
+    auto records = inv->list();
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].account == a.id);
+    CHECK(records[0].to_json()["account"] == a.id);
+    CHECK(inv->find(cert.serial_hex())->account == a.id);
+}
+
+TEST_CASE("the account of a certificate") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto& store = inv->acme();
+    Certificate cert = issue(*inv, "plain.test");
+    CHECK_FALSE(store.certificate_account(cert.serial_hex()));
+    CHECK(inv->list()[0].to_json()["account"].is_null());
+    Account a = account("a");
+    store.insert_account(a);
+    // Serials the way people type them.
+    std::string lower = cert.serial_hex();
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    store.set_certificate_account(lower, a.id);
+    CHECK(store.certificate_account(cert.serial_hex()) == a.id);
+    CHECK(inv->list()[0].account == a.id);
+    check_kind([&] { store.set_certificate_account("ABCDEF", a.id); }, ErrorKind::not_found);
+    check_kind([&] { store.set_certificate_account(cert.serial_hex(), 999); }, ErrorKind::not_found);
+    CHECK_FALSE(store.certificate_account("ABCDEF"));
+}
+
+TEST_CASE("a restarted server finds pending orders and processing authorizations") {
+    TempDir dir;
+    const fs::path db = dir.path / "inventory.db";
+    acme::Id order_id = 0, processing_id = 0, account_id = 0;
+    {
+        auto inv = open_sqlite_inventory(db);
+        auto& store = inv->acme();
+        Account a = account("a");
+        store.insert_account(a);
+        account_id = a.id;
+        Order o = order(a.id);
+        store.insert_order(o);
+        order_id = o.id;
+        acme::Authz idle = authz(o, "a.test");
+        store.insert_authz(idle);
+        acme::Authz busy = authz(o, "b.test");
+        busy.challenge = ChallengeType::http_01;
+        busy.challenge_status = ChallengeStatus::processing;
+        store.insert_authz(busy);
+        processing_id = busy.id;
+    }
+    auto inv = open_sqlite_inventory(db);
+    auto& store = inv->acme();
+    CHECK(store.orders_of(account_id) == std::vector<acme::Id>{order_id});
+    CHECK(store.find_order(order_id)->status == OrderStatus::pending);
+    auto processing = store.processing_authzs();
+    REQUIRE(processing.size() == 1);
+    CHECK(processing[0].id == processing_id);
+    CHECK(processing[0].challenge == ChallengeType::http_01);
+    CHECK(processing[0].token == "token-b.test");
+    processing[0].challenge_status = ChallengeStatus::valid;
+    processing[0].status = AuthzStatus::valid;
+    store.update_authz(processing[0]);
+    CHECK(store.processing_authzs().empty());
+}
+
+TEST_CASE("a damaged row is Error(store), never a default") {
+    TempDir dir;
+    const fs::path db = dir.path / "inventory.db";
+    auto inv = open_sqlite_inventory(db);
+    auto& store = inv->acme();
+    Account a = account("a");
+    store.insert_account(a);
+    Order o = order(a.id);
+    store.insert_order(o);
+    {
+        RawDb raw(db);
+        raw.exec("UPDATE acme_orders SET identifiers = '[{\"type\":\"email\",\"value\":\"x\"}]'");
+        raw.exec("UPDATE acme_accounts SET contact = 'not json'");
+    }
+    check_kind([&] { store.find_order(o.id); }, ErrorKind::store);
+    check_kind([&] { store.find_account(a.id); }, ErrorKind::store);
 }

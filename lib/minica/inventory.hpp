@@ -20,6 +20,10 @@
 
 namespace minica {
 
+namespace acme {
+class AcmeStore;  // acme/store.hpp (internal)
+}
+
 enum class CertStatus { valid, revoked };
 
 struct InventoryRecord {
@@ -100,6 +104,10 @@ public:
     // revoked records aside). It only grows: a server polls it to notice a
     // revocation made by another process and re-sign its CRL.
     virtual std::uint64_t revocation_count() = 0;
+    // The ACME server's accounts, orders and authorizations, in the same file
+    // and connection: its calls inside issue()'s `also` join that transaction.
+    // Lives as long as this inventory.
+    virtual acme::AcmeStore& acme() = 0;
 };
 
 // Opens (creating if absent) an SQLite inventory. A truncated or corrupt

@@ -40,6 +40,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "minica/acme/store_sqlite.hpp"
 #include "minica/authority.hpp"
 #include "minica/detail/files.hpp"
 #include "minica/detail/sqlite.hpp"
@@ -293,6 +294,7 @@ public:
     std::optional<std::string> compromised_key(std::string_view spki_der) override;
     std::uint64_t next_crl_number() override;
     std::uint64_t revocation_count() override;
+    acme::AcmeStore& acme() override { return *acme_; }
 
 private:
     [[noreturn]] void fail(std::string_view reason) const { db_.fail(reason); }
@@ -308,6 +310,7 @@ private:
 
     fs::path path_;
     detail::SqliteDb db_;
+    std::unique_ptr<acme::AcmeStore> acme_;  // over db_
 };
 
 std::string temp_name(const fs::path& path) { return detail::temp_sibling(path).string(); }
@@ -321,10 +324,11 @@ SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(path), db_(st
         struct stat st;
         if (mode == Mode::open_or_create && ::stat(path_.c_str(), &st) == 0) {
             check_existing();
-            return;
+        } else {
+            if (mode == Mode::open_or_create && errno != ENOENT) fail(errno_text(errno));
+            create_new(mode);
         }
-        if (mode == Mode::open_or_create && errno != ENOENT) fail(errno_text(errno));
-        create_new(mode);
+        acme_ = acme::make_sqlite_store(db_);
     } catch (...) {
         // A throwing constructor runs no destructor: close the connection here.
         db_.close_quietly();
