@@ -122,6 +122,7 @@ class Base(unittest.TestCase):
             "status": "valid",
             "revoked_at": None,
             "reason": None,
+            "account": None,
         }
         self.assertEqual(row, want)
 

@@ -348,8 +348,9 @@ TEST_CASE("to_json: one element of schemas/list.schema.json") {
     CHECK(j["status"] == "valid");
     CHECK(j["revoked_at"].is_null());
     CHECK(j["reason"].is_null());
+    CHECK(j["account"].is_null());  // not issued through ACME
     CHECK_FALSE(j.contains("pem"));
-    CHECK(j.size() == 11);
+    CHECK(j.size() == 12);
 
     inv->revoke(c.serial_hex(), RevocationReason::cessation_of_operation, t0 + 24h);
     auto k = inv->find(c.serial_hex())->to_json();
@@ -605,4 +606,47 @@ TEST_CASE("a writer keeps its lock while other connections open and wait") {
     waiter.join();
     CHECK(b_done);
     CHECK(b->list().size() == 1);
+}
+
+TEST_CASE("revocation_count counts every revocation, whichever connection made it") {
+    TempDir dir;
+    const fs::path db = dir.path / "inventory.db";
+    auto inv = open_sqlite_inventory(db);
+    auto other = open_sqlite_inventory(db);
+    CHECK(inv->revocation_count() == 0);
+    Certificate a = issue(*inv, "a.example"), b = issue(*inv, "b.example");
+    inv->revoke(a.serial_hex(), RevocationReason::superseded, t0);
+    CHECK(inv->revocation_count() == 1);
+    CHECK_THROWS_AS(inv->revoke(a.serial_hex(), RevocationReason::superseded, t0), Error);
+    CHECK(inv->revocation_count() == 1);
+    other->revoke(b.serial_hex(), RevocationReason::key_compromise, t0);
+    CHECK(inv->revocation_count() == 2);
+    CHECK(open_sqlite_inventory(db)->revocation_count() == 2);
+}
+
+TEST_CASE("compromised_key finds keys of issued and imported certificates") {
+    TempDir dir;
+    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    const std::string spki = leaf_key().public_key_der();
+    Certificate issued = issue(*inv, "issued.example");
+    CHECK_FALSE(inv->compromised_key(spki));
+    inv->revoke(issued.serial_hex(), RevocationReason::superseded, t0);
+    CHECK_FALSE(inv->compromised_key(spki));  // superseded is not keyCompromise
+
+    // An imported record's key is read from its PEM.
+    Certificate imported = leaf(random_serial(), "imported.example");
+    InventoryRecord r = InventoryRecord::from_certificate(imported, Profile::server);
+    r.status = CertStatus::revoked;
+    r.revoked_at = t0;
+    r.reason = RevocationReason::key_compromise;
+    inv->import({r});
+    CHECK(inv->compromised_key(spki) == imported.serial_hex());
+    const PrivateKey other = PrivateKey::generate(KeyType::ec_p256);
+    CHECK_FALSE(inv->compromised_key(other.public_key_der()));
+
+    TempDir dir2;
+    auto inv2 = open_sqlite_inventory(dir2.path / "inventory.db");
+    Certificate fresh = issue(*inv2, "fresh.example");
+    inv2->revoke(fresh.serial_hex(), RevocationReason::key_compromise, t0);
+    CHECK(inv2->compromised_key(spki) == fresh.serial_hex());
 }

@@ -21,6 +21,7 @@ nlohmann::json InventoryRecord::to_json() const {
     j["status"] = status == CertStatus::revoked ? "revoked" : "valid";
     j["revoked_at"] = revoked_at ? nlohmann::json(format_time(*revoked_at)) : nlohmann::json(nullptr);
     j["reason"] = reason ? nlohmann::json(std::string(to_string(*reason))) : nlohmann::json(nullptr);
+    j["account"] = account ? nlohmann::json(*account) : nlohmann::json(nullptr);
     return j;
 }
 

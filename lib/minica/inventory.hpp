@@ -20,6 +20,10 @@
 
 namespace minica {
 
+namespace acme {
+class AcmeStore;  // acme/store.hpp (internal)
+}
+
 enum class CertStatus { valid, revoked };
 
 struct InventoryRecord {
@@ -34,12 +38,14 @@ struct InventoryRecord {
     CertStatus status = CertStatus::valid;
     std::optional<Time> revoked_at;
     std::optional<RevocationReason> reason;
+    std::optional<std::int64_t> account;  // the ACME account it was issued to (minica serve)
     std::string pem;  // filled by find/revoke; list() leaves it empty (it never reads PEMs)
 
     // One element of schemas/list.schema.json: serial, subject, names, key_type,
     // profile, not_before, not_after (RFC 3339), fingerprint_sha256, status
     // ("valid" | "revoked"), revoked_at (RFC 3339 or null), reason (the
-    // RevocationReason name or null). The PEM is not part of it.
+    // RevocationReason name or null), account (integer or null). The PEM is
+    // not part of it.
     nlohmann::json to_json() const;
     static InventoryRecord from_certificate(const Certificate& cert, Profile profile);
 };
@@ -94,6 +100,14 @@ public:
     virtual std::optional<std::string> compromised_key(std::string_view spki_der) = 0;
     // The next CRL number (strictly greater than any handed out before), persisted.
     virtual std::uint64_t next_crl_number() = 0;
+    // How many revocations were ever recorded (by any process; imports of
+    // revoked records aside). It only grows: a server polls it to notice a
+    // revocation made by another process and re-sign its CRL.
+    virtual std::uint64_t revocation_count() = 0;
+    // The ACME server's accounts, orders and authorizations, in the same file
+    // and connection: its calls inside issue()'s `also` join that transaction.
+    // Lives as long as this inventory.
+    virtual acme::AcmeStore& acme() = 0;
 };
 
 // Opens (creating if absent) an SQLite inventory. A truncated or corrupt

@@ -18,6 +18,9 @@
 // PRAGMA quick_check for inventories up to quick_check_max_bytes. Any SQLite
 // error later (a bad page met while listing) is Error(store) too, and the
 // partial result is dropped, so a damaged inventory never lists as empty.
+//
+// Schema versions: user_version. An older file is migrated on open, in one
+// write transaction (see migrate()); a newer one is refused (no downgrade).
 #include "minica/inventory.hpp"
 
 #include <fcntl.h>
@@ -29,14 +32,18 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <system_error>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "minica/acme/store_sqlite.hpp"
 #include "minica/authority.hpp"
 #include "minica/detail/files.hpp"
+#include "minica/detail/sqlite.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
 #include "minica/log.hpp"
@@ -50,10 +57,12 @@ namespace minica {
 
 namespace {
 
+using detail::Stmt;
+using detail::Tx;
+
 // 'minc' in the database header, so another application's SQLite file is
 // told apart from a minica inventory.
 constexpr std::int32_t application_id = 0x6D696E63;
-constexpr int schema_version = 1;
 // Long enough for 50 processes signing at once on a slow machine: each holds
 // the write lock for a signature and one fsync'ed commit.
 constexpr int busy_timeout_ms = 60'000;
@@ -100,9 +109,124 @@ CREATE TABLE pems (
 );
 )sql";
 
+// Version 2: the ACME server's tables (acme/store.hpp), the key and account of
+// each certificate, and a revocation counter. Never edit a migration that
+// shipped: add the next one.
+constexpr const char* schema_v2_sql = R"sql(
+CREATE TABLE acme_accounts (
+    id          INTEGER PRIMARY KEY,                 -- URL /acme/acct/{id}
+    thumbprint  TEXT NOT NULL UNIQUE,                -- RFC 7638 of the current key (lookup by jwk)
+    spki_sha256 TEXT NOT NULL UNIQUE,                -- CSR-key == account-key check, revoke-by-key
+    jwk         TEXT NOT NULL,                       -- canonical JSON
+    status      TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),
+    contact     TEXT NOT NULL DEFAULT '[]',          -- JSON array of URLs
+    eab_kid     TEXT,
+    created_at  INTEGER NOT NULL
+);
+-- A key binds one account, once.
+CREATE TABLE acme_eab_keys (
+    kid        TEXT PRIMARY KEY,
+    hmac_key   BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    account_id INTEGER REFERENCES acme_accounts (id),
+    used_at    INTEGER
+) WITHOUT ROWID;
+CREATE TABLE acme_orders (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES acme_accounts (id),
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),
+    expires     INTEGER NOT NULL,
+    identifiers TEXT NOT NULL,                       -- canonical sorted JSON
+    error       TEXT,                                -- problem document
+    cert_serial TEXT,
+    replaces    TEXT,                                -- the ARI certID
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX acme_orders_account ON acme_orders (account_id, id);
+-- A second order replacing one certificate is a constraint violation: alreadyReplaced.
+CREATE UNIQUE INDEX acme_orders_replaces ON acme_orders (replaces)
+    WHERE replaces IS NOT NULL AND status <> 'invalid';
+-- Challenges are folded in: one token, one attempt per authorization.
+CREATE TABLE acme_authzs (
+    id               INTEGER PRIMARY KEY,
+    order_id         INTEGER NOT NULL REFERENCES acme_orders (id),
+    account_id       INTEGER NOT NULL,
+    type             TEXT NOT NULL CHECK (type IN ('dns', 'ip')),
+    value            TEXT NOT NULL,
+    wildcard         INTEGER NOT NULL DEFAULT 0,
+    status           TEXT NOT NULL
+        CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated', 'expired', 'revoked')),
+    expires          INTEGER NOT NULL,
+    token            TEXT NOT NULL,
+    challenge        TEXT CHECK (challenge IN ('http-01', 'tls-alpn-01', 'dns-01')),  -- the one attempted
+    challenge_status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (challenge_status IN ('pending', 'processing', 'valid', 'invalid')),
+    validated        INTEGER,
+    error            TEXT,                           -- problem document
+    record           TEXT                            -- validationRecord JSON
+);
+CREATE INDEX acme_authzs_order ON acme_authzs (order_id);
+CREATE INDEX acme_authzs_processing ON acme_authzs (id) WHERE challenge_status = 'processing';
+
+ALTER TABLE certificates ADD COLUMN spki_sha256 TEXT;  -- lower-case hex; backfilled from the PEMs
+ALTER TABLE certificates ADD COLUMN account_id INTEGER REFERENCES acme_accounts (id);
+CREATE INDEX certificates_compromised ON certificates (spki_sha256) WHERE status = 'revoked' AND reason = 1;
+CREATE INDEX certificates_account ON certificates (account_id) WHERE account_id IS NOT NULL;
+-- Bumped by every revocation, whoever makes it: a server polls it to notice a
+-- `minica revoke` by another process and re-sign its CRL.
+INSERT INTO meta (key, value) VALUES ('revocations', (SELECT count(*) FROM certificates WHERE status = 'revoked'));
+CREATE TRIGGER certificates_revocations AFTER UPDATE OF status ON certificates WHEN NEW.status = 'revoked'
+BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'revocations';
+END;
+)sql";
+
+// What SQL cannot compute in version 2: each certificate's SPKI hash, read
+// from its PEM, a thousand rows at a time (a big inventory is not held in memory).
+void backfill_spki_sha256(const detail::SqliteDb& db) {
+    Stmt read(db,
+              "SELECT c.id, c.serial, p.pem FROM certificates c JOIN pems p ON p.id = c.id "
+              "WHERE c.spki_sha256 IS NULL AND c.id > ?1 ORDER BY c.id LIMIT 1000");
+    Stmt write(db, "UPDATE certificates SET spki_sha256 = ?1 WHERE id = ?2");
+    std::int64_t last = 0;
+    for (;;) {
+        std::vector<std::pair<std::int64_t, std::string>> chunk;
+        read.reset();
+        read.bind(1, last);
+        while (read.step()) {
+            std::string spki;
+            try {
+                spki = Certificate::from_pem(read.text(2)).public_key_der();
+            } catch (const Error&) {
+                db.fail("corrupt record " + read.text(1) + " (unreadable PEM)");
+            }
+            chunk.emplace_back(read.integer(0), detail::sha256_hex(spki));
+        }
+        if (chunk.empty()) return;
+        for (const auto& [id, hash] : chunk) {
+            write.reset();
+            write.bind(1, hash).bind(2, id);
+            write.step();
+        }
+        last = chunk.back().first;
+    }
+}
+
+// migrations[i] takes a version i + 1 inventory to version i + 2, in the
+// transaction that sets user_version. A new inventory is schema_sql plus
+// every migration, so a new file and a migrated one are alike by construction.
+struct Migration {
+    const char* sql;
+    void (*backfill)(const detail::SqliteDb&);  // what SQL cannot compute, or null
+};
+constexpr Migration migrations[] = {
+    {schema_v2_sql, backfill_spki_sha256},
+};
+constexpr int schema_version = 1 + static_cast<int>(std::size(migrations));
+
 constexpr const char* record_columns =
     "c.serial, c.subject, c.names, c.key_type, c.profile, c.not_before, c.not_after, "
-    "c.fingerprint_sha256, c.status, c.revoked_at, c.reason";
+    "c.fingerprint_sha256, c.status, c.revoked_at, c.reason, c.account_id";
 
 bool valid_reason(std::int64_t r) {
     switch (r) {
@@ -153,47 +277,10 @@ bool parse_names(std::string_view text, std::vector<std::string>& out) {
 std::int64_t unix_seconds(Time t) { return t.time_since_epoch().count(); }
 Time from_unix(std::int64_t s) { return Time{std::chrono::seconds{s}}; }
 
-class SqliteInventory;
-
-// A prepared statement, finalized on scope exit.
-class Stmt {
-public:
-    Stmt(const SqliteInventory& inv, const char* sql);
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-    ~Stmt() { sqlite3_finalize(s_); }
-
-    Stmt& bind(int i, std::int64_t v);
-    Stmt& bind(int i, std::string_view v);
-    Stmt& bind_null(int i);
-    bool step();  // true: a row is available; Error(store) on failure
-    int step_raw() { return last_rc_ = sqlite3_step(s_); }
-    void reset() {
-        sqlite3_reset(s_);
-        sqlite3_clear_bindings(s_);
-    }
-    int rc() const noexcept { return last_rc_; }
-
-    std::int64_t integer(int i) const { return sqlite3_column_int64(s_, i); }
-    bool null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
-    std::string text(int i) const {
-        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
-        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i))) : std::string();
-    }
-
-private:
-    const SqliteInventory& inv_;
-    sqlite3_stmt* s_ = nullptr;
-    int last_rc_ = SQLITE_OK;
-};
-
 class SqliteInventory final : public Inventory {
 public:
     enum class Mode { open_or_create, create_only };
     SqliteInventory(fs::path path, Mode mode);
-    ~SqliteInventory() override {
-        if (db_) sqlite3_close_v2(db_);
-    }
 
     Certificate issue(Profile profile, const std::function<Certificate(const std::string& serial)>& build,
                       const std::function<void(const Certificate&)>& also) override;
@@ -206,78 +293,25 @@ public:
     std::vector<RevokedCertificate> revoked(CrlScope scope) override;
     std::optional<std::string> compromised_key(std::string_view spki_der) override;
     std::uint64_t next_crl_number() override;
-
-    [[noreturn]] void fail(std::string_view reason) const {
-        throw Error(ErrorKind::store, "inventory " + path_.string() + ": " + std::string(reason));
-    }
-    [[noreturn]] void fail_sqlite() const { fail(db_ ? sqlite3_errmsg(db_) : "cannot open"); }
-    sqlite3* db() const noexcept { return db_; }
+    std::uint64_t revocation_count() override;
+    acme::AcmeStore& acme() override { return *acme_; }
 
 private:
-    void exec(const char* sql) const;
-    void open_connection(const fs::path& file, bool create);
+    [[noreturn]] void fail(std::string_view reason) const { db_.fail(reason); }
     void check_header() const;
     void check_existing();
     void create_new(Mode mode);
+    void run_migrations(std::int64_t from);
+    void migrate();
     bool serial_used(const std::string& serial_hex) const;
-    void insert(Stmt& cert, Stmt& pem, const InventoryRecord& r);
+    void insert(Stmt& cert, Stmt& pem, const InventoryRecord& r, const std::string& spki_sha256);
     InventoryRecord read_record(const Stmt& s, bool with_pem) const;
     std::optional<InventoryRecord> find_locked(const std::string& serial);
 
-    // BEGIN IMMEDIATE ... COMMIT; rolls back unless committed. Inside a
-    // transaction already open on this connection (an issue()'s `also`
-    // calling back into the inventory) it is a savepoint of that transaction:
-    // its work commits with the outer one or not at all.
-    class Tx {
-    public:
-        explicit Tx(const SqliteInventory& inv) : inv_(inv), nested_(sqlite3_get_autocommit(inv.db()) == 0) {
-            inv_.exec(nested_ ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
-        }
-        Tx(const Tx&) = delete;
-        Tx& operator=(const Tx&) = delete;
-        ~Tx() {
-            if (done_) return;
-            const char* undo = nested_ ? "ROLLBACK TO nested; RELEASE nested" : "ROLLBACK";
-            sqlite3_exec(inv_.db(), undo, nullptr, nullptr, nullptr);
-        }
-        void commit() {
-            inv_.exec(nested_ ? "RELEASE nested" : "COMMIT");
-            done_ = true;
-        }
-
-    private:
-        const SqliteInventory& inv_;
-        bool nested_;
-        bool done_ = false;
-    };
-
     fs::path path_;
-    sqlite3* db_ = nullptr;
-    std::recursive_mutex mutex_;  // a build() may call back into the inventory
+    detail::SqliteDb db_;
+    std::unique_ptr<acme::AcmeStore> acme_;  // over db_
 };
-
-Stmt::Stmt(const SqliteInventory& inv, const char* sql) : inv_(inv) {
-    if (sqlite3_prepare_v2(inv.db(), sql, -1, &s_, nullptr) != SQLITE_OK) inv.fail_sqlite();
-}
-Stmt& Stmt::bind(int i, std::int64_t v) {
-    if (sqlite3_bind_int64(s_, i, v) != SQLITE_OK) inv_.fail_sqlite();
-    return *this;
-}
-Stmt& Stmt::bind(int i, std::string_view v) {
-    if (sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)
-        inv_.fail_sqlite();
-    return *this;
-}
-Stmt& Stmt::bind_null(int i) {
-    if (sqlite3_bind_null(s_, i) != SQLITE_OK) inv_.fail_sqlite();
-    return *this;
-}
-bool Stmt::step() {
-    last_rc_ = sqlite3_step(s_);
-    if (last_rc_ == SQLITE_ROW) return true;
-    if (last_rc_ == SQLITE_DONE) return false;
-    inv_.fail_sqlite();
-}
 
 std::string temp_name(const fs::path& path) { return detail::temp_sibling(path).string(); }
 
@@ -285,44 +319,21 @@ void remove_db_files(const std::string& file) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((file + suffix).c_str());
 }
 
-SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(std::move(path)) {
+SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(path), db_(std::move(path)) {
     try {
         struct stat st;
         if (mode == Mode::open_or_create && ::stat(path_.c_str(), &st) == 0) {
             check_existing();
-            return;
+        } else {
+            if (mode == Mode::open_or_create && errno != ENOENT) fail(errno_text(errno));
+            create_new(mode);
         }
-        if (mode == Mode::open_or_create && errno != ENOENT) fail(errno_text(errno));
-        create_new(mode);
+        acme_ = acme::make_sqlite_store(db_);
     } catch (...) {
         // A throwing constructor runs no destructor: close the connection here.
-        if (db_) sqlite3_close_v2(db_);
-        db_ = nullptr;
+        db_.close_quietly();
         throw;
     }
-}
-
-void SqliteInventory::exec(const char* sql) const {
-    char* msg = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-        std::string m = msg ? msg : sqlite3_errmsg(db_);
-        sqlite3_free(msg);
-        fail(m);
-    }
-}
-
-void SqliteInventory::open_connection(const fs::path& file, bool create) {
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;  // our mutex serializes calls
-    if (create) flags |= SQLITE_OPEN_CREATE;
-    int rc = sqlite3_open_v2(file.c_str(), &db_, flags, nullptr);
-    if (rc != SQLITE_OK) {
-        std::string m = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-        sqlite3_close_v2(db_);
-        db_ = nullptr;
-        fail(m);
-    }
-    sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, busy_timeout_ms);
 }
 
 // Our own look at the 100-byte header: catches truncation SQLite would only
@@ -335,7 +346,7 @@ void SqliteInventory::check_header() const {
     if (::stat(path_.c_str(), &st) != 0) fail(errno_text(errno));
     if (!S_ISREG(st.st_mode)) fail("not a regular file");
     sqlite3_file* file = nullptr;
-    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
+    if (sqlite3_file_control(db_.handle(), "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK || file == nullptr ||
         file->pMethods == nullptr)
         fail("cannot read the database header");
     sqlite3_int64 size = 0;
@@ -368,16 +379,16 @@ void SqliteInventory::check_header() const {
 }
 
 void SqliteInventory::check_existing() {
-    open_connection(path_, false);
+    db_.open(path_, false, busy_timeout_ms);
     check_header();
-    exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+    db_.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
     std::int64_t app = 0, version = 0, page_count = 0, page_size = 0;
     {
-        Stmt s(*this, "PRAGMA application_id");
+        Stmt s(db_, "PRAGMA application_id");
         if (s.step()) app = s.integer(0);
     }
     {
-        Stmt s(*this, "PRAGMA user_version");
+        Stmt s(db_, "PRAGMA user_version");
         if (s.step()) version = s.integer(0);
     }
     if (app != application_id) fail("not a minica inventory (application_id " + std::to_string(app) + ")");
@@ -386,35 +397,67 @@ void SqliteInventory::check_existing() {
              std::to_string(schema_version) + ")");
     if (version < 1) fail("corrupt (schema version " + std::to_string(version) + ")");
     {
-        Stmt s(*this,
+        Stmt s(db_,
                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
                "('meta', 'certificates', 'pems')");
         if (!s.step() || s.integer(0) != 3) fail("corrupt (tables missing)");
     }
     {
-        Stmt s(*this, "PRAGMA journal_mode");
+        Stmt s(db_, "PRAGMA journal_mode");
         if (!s.step() || s.text(0) != "wal") {
             s.reset();
-            exec("PRAGMA journal_mode = WAL");
+            db_.exec("PRAGMA journal_mode = WAL");
         }
     }
     {
-        Stmt s(*this, "PRAGMA page_count");
+        Stmt s(db_, "PRAGMA page_count");
         if (s.step()) page_count = s.integer(0);
     }
     {
-        Stmt s(*this, "PRAGMA page_size");
+        Stmt s(db_, "PRAGMA page_size");
         if (s.step()) page_size = s.integer(0);
     }
     if (page_count * page_size <= quick_check_max_bytes) {
-        Stmt s(*this, "PRAGMA quick_check(1)");
+        Stmt s(db_, "PRAGMA quick_check(1)");
         std::string result = s.step() ? s.text(0) : std::string("no result");
         if (result != "ok") fail("corrupt (" + result + ")");
     }
+    if (version < schema_version) migrate();
     {
-        Stmt s(*this, "SELECT value FROM meta WHERE key = 'crl_number'");
-        if (!s.step()) fail("corrupt (no CRL number)");
+        Stmt s(db_,
+               "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+               "('acme_accounts', 'acme_eab_keys', 'acme_orders', 'acme_authzs')");
+        if (!s.step() || s.integer(0) != 4) fail("corrupt (tables missing)");
     }
+    {
+        Stmt s(db_, "SELECT count(*) FROM meta WHERE key IN ('crl_number', 'revocations')");
+        if (!s.step() || s.integer(0) != 2) fail("corrupt (no CRL number or revocation count)");
+    }
+}
+
+void SqliteInventory::run_migrations(std::int64_t from) {
+    for (std::int64_t v = from; v < schema_version; ++v) {
+        const Migration& m = migrations[v - 1];
+        db_.exec(m.sql);
+        if (m.backfill) m.backfill(db_);
+    }
+    db_.exec("PRAGMA user_version = " + std::to_string(schema_version));
+}
+
+// All or nothing, one migrator at a time: BEGIN IMMEDIATE waits for the
+// write lock, and the version is read again under it, since another process
+// opening the same old file may have migrated it meanwhile.
+void SqliteInventory::migrate() {
+    Tx tx(db_);
+    const std::int64_t version = db_.integer("PRAGMA user_version");
+    if (version > schema_version)
+        fail("schema version " + std::to_string(version) + " is newer than this minica supports (" +
+             std::to_string(schema_version) + ")");
+    if (version < schema_version) run_migrations(version);
+    tx.commit();
+    if (version < schema_version)
+        logger()->info("migrated inventory {} from schema version {} to {}", path_.string(), version,
+                       schema_version);
 }
 
 // A new inventory is built under a temporary name, closed (so its WAL is
@@ -427,15 +470,14 @@ void SqliteInventory::create_new(Mode mode) {
     ::fchmod(fd, 0600);  // the umask must not narrow it (nor widen it)
     ::close(fd);
     try {
-        open_connection(tmp, false);
-        exec("PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL");
-        exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
-        exec("BEGIN IMMEDIATE");
-        exec(schema_sql);
-        exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
-        exec("COMMIT");
-        if (sqlite3_close(db_) != SQLITE_OK) fail_sqlite();
-        db_ = nullptr;
+        db_.open(tmp, false, busy_timeout_ms);
+        db_.exec("PRAGMA synchronous = FULL; PRAGMA journal_mode = WAL");
+        db_.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
+        db_.exec("BEGIN IMMEDIATE");
+        db_.exec(schema_sql);
+        run_migrations(1);
+        db_.exec("COMMIT");
+        db_.close();
         bool published = detail::publish_noreplace(tmp, path_);
         remove_db_files(tmp);
         if (!published) {
@@ -451,8 +493,7 @@ void SqliteInventory::create_new(Mode mode) {
             logger()->debug("created inventory {}", path_.string());
         }
     } catch (...) {
-        if (db_) sqlite3_close_v2(db_);
-        db_ = nullptr;
+        db_.close_quietly();
         remove_db_files(tmp);
         throw;
     }
@@ -460,12 +501,12 @@ void SqliteInventory::create_new(Mode mode) {
 }
 
 bool SqliteInventory::serial_used(const std::string& serial_hex) const {
-    Stmt s(*this, "SELECT 1 FROM certificates WHERE serial = ?1");
+    Stmt s(db_, "SELECT 1 FROM certificates WHERE serial = ?1");
     s.bind(1, serial_hex);
     return s.step();
 }
 
-void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
+void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r, const std::string& spki_sha256) {
     const std::string serial = normalize_serial_hex(r.serial_hex);
     cert.reset();
     cert.bind(1, serial)
@@ -483,18 +524,21 @@ void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r) {
     } else {
         cert.bind_null(10).bind_null(11);
     }
+    if (spki_sha256.empty()) cert.bind_null(12); else cert.bind(12, spki_sha256);
+    if (r.account) cert.bind(13, *r.account); else cert.bind_null(13);
     int rc = cert.step_raw();
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         throw Error(ErrorKind::exists, "serial " + serial + " is already in inventory " + path_.string());
-    if (rc != SQLITE_DONE) fail_sqlite();
+    if (rc != SQLITE_DONE) db_.fail_sqlite();
     pem.reset();
-    pem.bind(1, sqlite3_last_insert_rowid(db_)).bind(2, r.pem);
+    pem.bind(1, db_.last_insert_rowid()).bind(2, r.pem);
     pem.step();
 }
 
 constexpr const char* insert_cert_sql =
     "INSERT INTO certificates (serial, subject, names, key_type, profile, not_before, not_after, "
-    "fingerprint_sha256, status, revoked_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    "fingerprint_sha256, status, revoked_at, reason, spki_sha256, account_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 constexpr const char* insert_pem_sql = "INSERT INTO pems (id, pem) VALUES (?1, ?2)";
 
 InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const {
@@ -521,17 +565,18 @@ InventoryRecord SqliteInventory::read_record(const Stmt& s, bool with_pem) const
     } else if (status != "valid") {
         fail("corrupt record " + r.serial_hex + " (status)");
     }
+    if (!s.null(11)) r.account = s.integer(11);
     if (with_pem) {
-        if (s.null(11)) fail("corrupt record " + r.serial_hex + " (PEM missing)");
-        r.pem = s.text(11);
+        if (s.null(12)) fail("corrupt record " + r.serial_hex + " (PEM missing)");
+        r.pem = s.text(12);
     }
     return r;
 }
 
 Certificate SqliteInventory::issue(Profile profile, const std::function<Certificate(const std::string& serial)>& build,
                                    const std::function<void(const Certificate&)>& also) {
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
     std::string serial;
     for (int attempt = 0;; ++attempt) {
         // 126 random bits: a collision means a broken random generator, not bad luck.
@@ -541,10 +586,10 @@ Certificate SqliteInventory::issue(Profile profile, const std::function<Certific
     }
     Certificate cert = build(serial);
     InventoryRecord r = InventoryRecord::from_certificate(cert, profile);
-    Stmt c(*this, insert_cert_sql);
-    Stmt p(*this, insert_pem_sql);
+    Stmt c(db_, insert_cert_sql);
+    Stmt p(db_, insert_pem_sql);
     try {
-        insert(c, p, r);
+        insert(c, p, r, detail::sha256_hex(cert.public_key_der()));
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::exists) fail("serial " + r.serial_hex + " of the new certificate is already recorded");
         throw;
@@ -557,40 +602,56 @@ Certificate SqliteInventory::issue(Profile profile, const std::function<Certific
 
 void SqliteInventory::withdraw(std::string_view serial_hex) {
     const std::string serial = normalize_serial_hex(serial_hex);
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
     {
-        Stmt p(*this, "DELETE FROM pems WHERE id = (SELECT id FROM certificates WHERE serial = ?1)");
+        Stmt p(db_, "DELETE FROM pems WHERE id = (SELECT id FROM certificates WHERE serial = ?1)");
         p.bind(1, serial);
         p.step();
-        Stmt c(*this, "DELETE FROM certificates WHERE serial = ?1");
+        Stmt c(db_, "DELETE FROM certificates WHERE serial = ?1");
         c.bind(1, serial);
         c.step();
     }
-    if (sqlite3_changes(db_) != 1)
+    if (db_.changes() != 1)
         throw Error(ErrorKind::not_found, "serial " + serial + " is not in inventory " + path_.string());
     tx.commit();
     logger()->info("withdrew certificate {} (never handed out)", serial);
 }
 
 void SqliteInventory::import(const std::vector<InventoryRecord>& records) {
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
-    Stmt c(*this, insert_cert_sql);
-    Stmt p(*this, insert_pem_sql);
-    for (const auto& r : records) insert(c, p, r);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
+    Stmt c(db_, insert_cert_sql);
+    Stmt p(db_, insert_pem_sql);
+    // Records are not re-parsed, but the key of each PEM is hashed for
+    // compromised_key(); a batch repeating one PEM (a benchmark's) hashes it once.
+    std::string last_pem, last_spki;
+    for (const auto& r : records) {
+        if (r.pem != last_pem || last_spki.empty()) {
+            last_spki.clear();
+            if (!r.pem.empty()) {
+                try {
+                    last_spki = detail::sha256_hex(Certificate::from_pem(r.pem).public_key_der());
+                } catch (const Error&) {
+                    // Stored as given: a record without a readable PEM has no key to match.
+                }
+            }
+            last_pem = r.pem;
+        }
+        insert(c, p, r, last_spki);
+    }
     tx.commit();
 }
 
 std::vector<InventoryRecord> SqliteInventory::list(const ListFilter& filter) {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(db_.mutex());
     std::string sql = std::string("SELECT ") + record_columns + " FROM certificates c";
     std::vector<std::string> where;
     if (filter.expiring_within) where.push_back("c.not_after >= ?1 AND c.not_after <= ?2");
     if (filter.revoked_only) where.push_back("c.status = 'revoked'");
     for (std::size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
     sql += filter.expiring_within ? " ORDER BY c.not_after, c.id" : " ORDER BY c.id";
-    Stmt s(*this, sql.c_str());
+    Stmt s(db_, sql.c_str());
     if (filter.expiring_within) {
         const Time t = filter.now.value_or(minica::now());
         s.bind(1, unix_seconds(t));
@@ -604,7 +665,7 @@ std::vector<InventoryRecord> SqliteInventory::list(const ListFilter& filter) {
 std::optional<InventoryRecord> SqliteInventory::find_locked(const std::string& serial) {
     std::string sql = std::string("SELECT ") + record_columns +
                       ", p.pem FROM certificates c LEFT JOIN pems p ON p.id = c.id WHERE c.serial = ?1";
-    Stmt s(*this, sql.c_str());
+    Stmt s(db_, sql.c_str());
     s.bind(1, serial);
     if (!s.step()) return std::nullopt;
     InventoryRecord r = read_record(s, true);
@@ -623,7 +684,7 @@ std::optional<InventoryRecord> SqliteInventory::find_locked(const std::string& s
 
 std::optional<InventoryRecord> SqliteInventory::find(std::string_view serial_hex) {
     const std::string serial = normalize_serial_hex(serial_hex);
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(db_.mutex());
     return find_locked(serial);
 }
 
@@ -633,8 +694,8 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
     if (!valid_reason(static_cast<std::int64_t>(reason)))
         throw Error(ErrorKind::invalid_argument,
                     "invalid revocation reason " + std::to_string(static_cast<int>(reason)));
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
     auto existing = find_locked(serial);
     if (!existing) throw Error(ErrorKind::not_found, "serial " + serial + " is not in inventory " + path_.string());
     if (existing->status == CertStatus::revoked)
@@ -642,12 +703,12 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
                                            format_time(*existing->revoked_at) + ", " +
                                            std::string(to_string(*existing->reason)) + ")");
     const Time when = at.value_or(minica::now());
-    Stmt s(*this,
+    Stmt s(db_,
            "UPDATE certificates SET status = 'revoked', revoked_at = ?1, reason = ?2 "
            "WHERE serial = ?3 AND status = 'valid'");
     s.bind(1, unix_seconds(when)).bind(2, static_cast<std::int64_t>(reason)).bind(3, serial);
     s.step();
-    if (sqlite3_changes(db_) != 1) fail("revoking " + serial + ": record changed underneath");
+    if (db_.changes() != 1) fail("revoking " + serial + ": record changed underneath");
     tx.commit();
     existing->status = CertStatus::revoked;
     existing->revoked_at = when;
@@ -657,8 +718,8 @@ InventoryRecord SqliteInventory::revoke(std::string_view serial_hex, RevocationR
 }
 
 std::vector<RevokedCertificate> SqliteInventory::revoked(CrlScope scope) {
-    std::lock_guard lock(mutex_);
-    Stmt s(*this, scope == CrlScope::leaves
+    std::lock_guard lock(db_.mutex());
+    Stmt s(db_, scope == CrlScope::leaves
                       ? "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
                         "AND profile <> 'ca' ORDER BY revoked_at, serial"
                       : "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked' "
@@ -676,26 +737,30 @@ std::vector<RevokedCertificate> SqliteInventory::revoked(CrlScope scope) {
     return out;
 }
 
+// certificates_compromised (a partial index on spki_sha256) answers it
+// without reading a PEM.
 std::optional<std::string> SqliteInventory::compromised_key(std::string_view spki_der) {
-    std::lock_guard lock(mutex_);
-    Stmt s(*this,
-           "SELECT c.serial, p.pem FROM certificates c JOIN pems p ON p.id = c.id "
-           "WHERE c.status = 'revoked' AND c.reason = 1");
-    while (s.step()) {
-        std::string serial = s.text(0);
-        try {
-            if (Certificate::from_pem(s.text(1)).public_key_der() == spki_der) return serial;
-        } catch (const Error&) {
-            fail("corrupt record " + serial + " (unreadable PEM)");
-        }
-    }
+    const std::string hash = detail::sha256_hex(spki_der);
+    std::lock_guard lock(db_.mutex());
+    Stmt s(db_,
+           "SELECT serial FROM certificates WHERE spki_sha256 = ?1 AND status = 'revoked' AND reason = 1 "
+           "ORDER BY id LIMIT 1");
+    s.bind(1, hash);
+    if (s.step()) return s.text(0);
     return std::nullopt;
 }
 
+std::uint64_t SqliteInventory::revocation_count() {
+    std::lock_guard lock(db_.mutex());
+    Stmt s(db_, "SELECT value FROM meta WHERE key = 'revocations'");
+    if (!s.step() || s.integer(0) < 0) fail("corrupt (no revocation count)");
+    return static_cast<std::uint64_t>(s.integer(0));
+}
+
 std::uint64_t SqliteInventory::next_crl_number() {
-    std::lock_guard lock(mutex_);
-    Tx tx(*this);
-    Stmt s(*this, "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value");
+    std::lock_guard lock(db_.mutex());
+    Tx tx(db_);
+    Stmt s(db_, "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value");
     if (!s.step()) fail("corrupt (no CRL number)");
     const std::int64_t n = s.integer(0);
     while (s.step()) {
