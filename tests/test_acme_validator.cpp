@@ -20,6 +20,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,6 +45,7 @@
 #include <openssl/x509v3.h>
 
 #include "minica/acme/detail/checks.hpp"
+#include "minica/acme/detail/dns.hpp"
 #include "minica/acme/validator.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
@@ -151,6 +153,224 @@ X509Ptr make_acme_cert(const PrivateKey& key, const AcmeCertSpec& spec) {
     if (spec.second_ext) add_acme();
     REQUIRE(X509_sign(cert.get(), key.native(), EVP_sha256()) > 0);
     return cert;
+}
+
+// ---- an HTTP responder: one thread accepting, one per connection -----------
+
+class HttpResponder {
+public:
+    // Listens on address:port (0: a free port).
+    explicit HttpResponder(const std::string& address, unsigned short port = 0)
+        : acceptor_(io_, tcp::endpoint(asio::ip::make_address(address), port)) {
+        port_ = acceptor_.local_endpoint().port();
+        thread_ = std::thread([this] { accept_loop(); });
+    }
+    ~HttpResponder() {
+        stop_ = true;
+        try {  // wake the blocking accept
+            asio::io_context io;
+            tcp::socket s(io);
+            boost::system::error_code ec;
+            s.connect(acceptor_.local_endpoint(), ec);
+        } catch (...) {
+        }
+        thread_.join();
+        for (auto& t : connections_) t.join();
+    }
+    unsigned short port() const { return port_; }
+    int accepted() const { return accepted_.load(); }
+    std::vector<std::pair<std::string, std::string>> requests() {  // (target, Host)
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+private:
+    void accept_loop() {
+        for (;;) {
+            auto socket = std::make_shared<tcp::socket>(io_);
+            boost::system::error_code ec;
+            acceptor_.accept(*socket, ec);
+            if (stop_) return;
+            if (ec) continue;
+            ++accepted_;
+            connections_.emplace_back([this, socket] { serve(*socket); });
+        }
+    }
+
+    void serve(tcp::socket& socket) {
+        boost::system::error_code ec;
+        boost::beast::flat_buffer buffer;
+        bhttp::request<bhttp::string_body> request;
+        bhttp::read(socket, buffer, request, ec);
+        if (ec) return;
+        const std::string target(request.target());
+        {
+            std::lock_guard lock(mutex_);
+            requests_.emplace_back(target, std::string(request[bhttp::field::host]));
+        }
+        const std::string token = target.substr(target.rfind('/') + 1);
+        const std::string origin = "http://127.0.0.1:" + std::to_string(port_);
+        const std::string ok_path = "/.well-known/acme-challenge/ok";
+        auto answer = [&](unsigned status, std::string body, std::string location = {}) {
+            bhttp::response<bhttp::string_body> r(static_cast<bhttp::status>(status), 11);
+            if (!location.empty()) r.set(bhttp::field::location, location);
+            r.body() = std::move(body);
+            r.prepare_payload();
+            bhttp::write(socket, r, ec);
+        };
+        auto raw = [&](const std::string& bytes) { asio::write(socket, asio::buffer(bytes), ec); };
+        if (token == "ok") answer(200, kKeyAuth);
+        else if (token == "crlf") answer(200, kKeyAuth + "\r\n");
+        else if (token == "wrong") answer(200, "not the key authorization");
+        else if (token == "redirect") answer(302, "", ok_path);
+        else if (token == "redirect-absolute") answer(302, "", origin + ok_path);
+        else if (token == "elsewhere") answer(302, "", "http://127.0.0.2:" + std::to_string(port_) + ok_path);
+        else if (token == "https") answer(302, "", "https://127.0.0.1:" + std::to_string(port_) + ok_path);
+        else if (token == "loop") answer(302, "", target);
+        else if (token == "big") {
+            raw("HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n");
+            const std::string chunk(64 * 1024, 'x');
+            for (int i = 0; i < 160 && !ec && !stop_; ++i) raw(chunk);
+        } else if (token == "bighead") {
+            raw("HTTP/1.1 200 OK\r\nX-Filler: " + std::string(8000, 'h') + "\r\nContent-Length: 0\r\n\r\n");
+        } else if (token == "drip") {
+            // A byte every 100 ms: alive, never done before the deadline.
+            raw("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+            for (int i = 0; i < 1000 && !ec && !stop_; ++i) {
+                raw("x");
+                std::this_thread::sleep_for(100ms);
+            }
+        } else {
+            answer(404, "no such token");
+        }
+        socket.shutdown(tcp::socket::shutdown_both, ec);
+    }
+
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    unsigned short port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> accepted_{0};
+    std::thread thread_;
+    std::vector<std::thread> connections_;  // only the accept thread touches it
+    std::mutex mutex_;
+    std::vector<std::pair<std::string, std::string>> requests_;
+};
+
+// ---- a TLS-ALPN responder: handshakes, then closes ---------------------------
+
+class TlsResponder {
+public:
+    TlsResponder(X509* cert, const PrivateKey& key, bool select_alpn = true)
+        : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), select_alpn_(select_alpn) {
+        ctx_.reset(SSL_CTX_new(TLS_server_method()));
+        REQUIRE(ctx_);
+        REQUIRE(SSL_CTX_use_certificate(ctx_.get(), cert) == 1);
+        REQUIRE(SSL_CTX_use_PrivateKey(ctx_.get(), key.native()) == 1);
+        SSL_CTX_set_num_tickets(ctx_.get(), 0);  // the validator hangs up after the handshake
+        SSL_CTX_set_alpn_select_cb(ctx_.get(), &TlsResponder::select, this);
+        SSL_CTX_set_tlsext_servername_callback(ctx_.get(), &TlsResponder::servername);
+        SSL_CTX_set_tlsext_servername_arg(ctx_.get(), this);
+        port_ = acceptor_.local_endpoint().port();
+        thread_ = std::thread([this] { loop(); });
+    }
+    ~TlsResponder() {
+        stop_ = true;
+        asio::io_context io;
+        tcp::socket s(io);
+        boost::system::error_code ec;
+        s.connect(acceptor_.local_endpoint(), ec);
+        thread_.join();
+    }
+    unsigned short port() const { return port_; }
+    std::string sni() {
+        std::lock_guard lock(mutex_);
+        return sni_;
+    }
+    std::string offered() {
+        std::lock_guard lock(mutex_);
+        return offered_;
+    }
+
+private:
+    static int select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                      unsigned inlen, void* arg) {
+        auto* self = static_cast<TlsResponder*>(arg);
+        {
+            std::lock_guard lock(self->mutex_);
+            self->offered_.assign(reinterpret_cast<const char*>(in), inlen);
+        }
+        if (!self->select_alpn_) return SSL_TLSEXT_ERR_NOACK;
+        static const unsigned char proto[] = "\x0a" "acme-tls/1";
+        unsigned char* chosen = nullptr;
+        if (SSL_select_next_proto(&chosen, outlen, proto, sizeof proto - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        *out = chosen;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    static int servername(SSL* ssl, int*, void* arg) {
+        auto* self = static_cast<TlsResponder*>(arg);
+        const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        std::lock_guard lock(self->mutex_);
+        self->sni_ = name != nullptr ? name : "";
+        return SSL_TLSEXT_ERR_OK;
+    }
+    void loop() {
+        // OpenSSL writes to the raw socket with write(2): a validator that
+        // has already hung up would raise SIGPIPE. Blocked in this thread,
+        // the write fails with EPIPE instead.
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+        for (;;) {
+            tcp::socket socket(io_);
+            boost::system::error_code ec;
+            acceptor_.accept(socket, ec);
+            if (stop_) return;
+            if (ec) continue;
+            timeval tv{.tv_sec = 5, .tv_usec = 0};
+            setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            minica::detail::SslPtr ssl(SSL_new(ctx_.get()));
+            SSL_set_fd(ssl.get(), socket.native_handle());
+            if (SSL_accept(ssl.get()) == 1) SSL_shutdown(ssl.get());
+            ERR_clear_error();
+        }
+    }
+
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    bool select_alpn_;
+    minica::detail::SslCtxPtr ctx_;
+    unsigned short port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+    std::mutex mutex_;
+    std::string sni_, offered_;
+};
+
+// A UDP port nothing listens on (bound, then released).
+unsigned short silent_udp_port() {
+    asio::io_context io;
+    asio::ip::udp::socket s(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return s.local_endpoint().port();
+}
+
+// Submits and waits (bounded) for the one result.
+ValidationResult validate(Validator& v, ValidationTask task, std::chrono::seconds bound = 20s) {
+    auto promise = std::make_shared<std::promise<ValidationResult>>();
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    auto future = promise->get_future();
+    v.submit(std::move(task), [promise, calls](ValidationResult r) {
+        if (++*calls == 1) promise->set_value(std::move(r));
+    });
+    REQUIRE(future.wait_for(bound) == std::future_status::ready);
+    return future.get();
+}
+
+ValidationTask http_task(std::string token, Identifier id = ip_id("127.0.0.1")) {
+    return {.authz_id = 1, .identifier = std::move(id), .type = ChallengeType::http_01, .token = std::move(token),
+            .key_authorization = kKeyAuth};
 }
 
 }  // namespace
@@ -321,3 +541,418 @@ TEST_CASE("tls-alpn-01 certificate: one SAN equal to the identifier, critical ac
     CHECK(check_tls_alpn01_certificate(nullptr, dns_id("a.test"), digest));
 }
 
+// ---- http-01 over loopback ---------------------------------------------------
+
+TEST_CASE("http-01 against a loopback responder: each answer and its problem") {
+    HttpResponder server("127.0.0.1");
+    HttpResponder other_host("127.0.0.2", server.port());  // where a redirect must never lead
+    auto v = make_validator({.http01_port = server.port(), .timeout = 3s, .connect_timeout = 2s, .threads = 2});
+    const std::string origin = "127.0.0.1:" + std::to_string(server.port());
+
+    SUBCASE("the key authorization: valid, with the validation record") {
+        auto r = validate(*v, http_task("ok"));
+        CHECK(r.valid);
+        CHECK_FALSE(r.problem);
+        REQUIRE(r.record.size() == 1);
+        CHECK(r.record[0]["url"] == "http://" + origin + "/.well-known/acme-challenge/ok");
+        CHECK(r.record[0]["hostname"] == "127.0.0.1");
+        CHECK(r.record[0]["port"] == std::to_string(server.port()));
+        CHECK(r.record[0]["addressesResolved"] == nlohmann::json::array({"127.0.0.1"}));
+        CHECK(r.record[0]["addressUsed"] == "127.0.0.1");
+        auto requests = server.requests();
+        REQUIRE(requests.size() == 1);
+        CHECK(requests[0].first == "/.well-known/acme-challenge/ok");
+        CHECK(requests[0].second == origin);  // Host: the IP with the port (not 80)
+    }
+    SUBCASE("the key authorization and CRLF: valid") { CHECK(validate(*v, http_task("crlf")).valid); }
+    SUBCASE("another body: incorrectResponse quoting it") {
+        auto r = validate(*v, http_task("wrong"));
+        CHECK_FALSE(r.valid);
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::incorrect_response);
+        CHECK(contains(r.problem->detail, "\"not the key authorization\""));
+    }
+    SUBCASE("404: unauthorized with the status") {
+        auto r = validate(*v, http_task("missing"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::unauthorized);
+        CHECK(contains(r.problem->detail, "404"));
+    }
+    SUBCASE("302 to a path of the same origin, relative or absolute: followed") {
+        for (const char* token : {"redirect", "redirect-absolute"}) {
+            CAPTURE(token);
+            auto r = validate(*v, http_task(token));
+            CHECK(r.valid);
+            REQUIRE(r.record.size() == 2);
+            CHECK(r.record[1]["url"] == "http://" + origin + "/.well-known/acme-challenge/ok");
+        }
+    }
+    SUBCASE("302 to another host: connection problem naming the Location, never connected to") {
+        auto r = validate(*v, http_task("elsewhere"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::connection);
+        CHECK(contains(r.problem->detail, "http://127.0.0.2:" + std::to_string(server.port())));
+        CHECK(other_host.accepted() == 0);
+        CHECK(server.requests().size() == 1);
+    }
+    SUBCASE("302 to https: connection problem") {
+        auto r = validate(*v, http_task("https"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::connection);
+        CHECK(contains(r.problem->detail, "https://127.0.0.1"));
+    }
+    SUBCASE("a redirect loop stops after max_redirects") {
+        auto r = validate(*v, http_task("loop"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::connection);
+        CHECK(contains(r.problem->detail, "more than 3 redirects"));
+        CHECK(server.requests().size() == 4);
+    }
+    SUBCASE("a 10 MB body: refused at the body limit") {
+        auto r = validate(*v, http_task("big"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::unauthorized);
+        CAPTURE(r.problem->detail);
+        CHECK(contains(r.problem->detail, "response body over 1024 bytes"));
+    }
+    SUBCASE("an 8 KB header: refused at the head limit") {
+        auto r = validate(*v, http_task("bighead"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::unauthorized);
+        CHECK(contains(r.problem->detail, "response head over 4096 bytes"));
+    }
+    SUBCASE("nothing listening: connection refused") {
+        auto closed = make_validator({.http01_port = silent_udp_port(), .timeout = 3s, .threads = 1});
+        auto r = validate(*closed, http_task("ok"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::connection);
+        CHECK(contains(r.problem->detail, "refused"));
+    }
+}
+
+TEST_CASE("http-01: a response dripping past the deadline ends at the deadline") {
+    HttpResponder server("127.0.0.1");
+    auto v = make_validator({.http01_port = server.port(), .timeout = 1s, .threads = 1});
+    const auto start = std::chrono::steady_clock::now();
+    auto r = validate(*v, http_task("drip"));
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(r.problem);
+    CHECK(r.problem->type == ProblemType::connection);
+    CHECK(contains(r.problem->detail, "within 1 s"));
+    CHECK(took >= 900ms);
+    CHECK(took < 3s);
+}
+
+TEST_CASE("http-01 for an IPv6 identifier brackets the Host") {
+    // ::1 may be absent (a container without IPv6): then the test says so and stops.
+    asio::io_context io;
+    boost::system::error_code ec;
+    tcp::acceptor probe(io);
+    probe.open(tcp::v6(), ec);
+    if (!ec) probe.bind(tcp::endpoint(asio::ip::make_address("::1"), 0), ec);
+    if (ec) {
+        MESSAGE("no IPv6 loopback here: skipped");
+        return;
+    }
+    probe.close();
+    HttpResponder server("::1");
+    auto v = make_validator({.http01_port = server.port(), .timeout = 3s, .threads = 1});
+    auto r = validate(*v, http_task("ok", ip_id("::1")));
+    CHECK(r.valid);
+    REQUIRE(server.requests().size() == 1);
+    CHECK(server.requests()[0].second == "[::1]:" + std::to_string(server.port()));
+}
+
+// ---- tls-alpn-01 over loopback ----------------------------------------------
+
+TEST_CASE("tls-alpn-01 against a loopback responder") {
+    const PrivateKey key = PrivateKey::generate();
+    const std::string digest = sha256_raw(kKeyAuth);
+    auto task = [](Identifier id) {
+        return ValidationTask{.authz_id = 1, .identifier = std::move(id), .type = ChallengeType::tls_alpn_01,
+                              .token = "t", .key_authorization = kKeyAuth};
+    };
+    auto run = [&](const AcmeCertSpec& spec, bool alpn, Identifier id, bool check_offer = false) {
+        X509Ptr cert = make_acme_cert(key, spec);
+        TlsResponder server(cert.get(), key, alpn);
+        auto v = make_validator({.tls_alpn01_port = server.port(), .timeout = 3s, .threads = 1});
+        auto r = validate(*v, task(std::move(id)));
+        if (check_offer) CHECK(server.offered() == std::string("\x0a" "acme-tls/1"));
+        return std::make_pair(r, server.sni());
+    };
+    SUBCASE("right digest: valid; SNI is the name; only acme-tls/1 offered") {
+        auto [r, sni] = run({.ips = {"127.0.0.1"}, .digest = digest}, true, ip_id("127.0.0.1"), true);
+        CHECK(r.valid);
+        CHECK_FALSE(r.problem);
+        // RFC 8738 §6: an IP identifier's SNI is its reverse-DNS name.
+        CHECK(sni == "1.0.0.127.in-addr.arpa");
+        REQUIRE(r.record.size() == 1);
+        CHECK(r.record[0]["addressUsed"] == "127.0.0.1");
+    }
+    SUBCASE("wrong digest: incorrectResponse") {
+        auto [r, sni] = run({.ips = {"127.0.0.1"}, .digest = std::string(32, 'x')}, true, ip_id("127.0.0.1"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::incorrect_response);
+        CHECK(contains(r.problem->detail, "SHA-256"));
+    }
+    SUBCASE("non-critical extension: incorrectResponse") {
+        auto [r, sni] = run({.ips = {"127.0.0.1"}, .critical = false, .digest = digest}, true, ip_id("127.0.0.1"));
+        REQUIRE(r.problem);
+        CHECK(contains(r.problem->detail, "not critical"));
+    }
+    SUBCASE("two SANs: incorrectResponse") {
+        auto [r, sni] =
+            run({.dns = {"a.test"}, .ips = {"127.0.0.1"}, .digest = digest}, true, ip_id("127.0.0.1"));
+        REQUIRE(r.problem);
+        CHECK(contains(r.problem->detail, "2 subjectAltNames"));
+    }
+    SUBCASE("no ALPN negotiated: tls problem") {
+        auto [r, sni] = run({.ips = {"127.0.0.1"}, .digest = digest}, false, ip_id("127.0.0.1"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::tls);
+        CHECK(contains(r.problem->detail, "acme-tls/1"));
+    }
+    SUBCASE("a plain HTTP server: tls problem") {
+        HttpResponder http("127.0.0.1");
+        auto v = make_validator({.tls_alpn01_port = http.port(), .timeout = 3s, .threads = 1});
+        auto r = validate(*v, task(ip_id("127.0.0.1")));
+        REQUIRE(r.problem);
+        CHECK((r.problem->type == ProblemType::tls || r.problem->type == ProblemType::connection));
+    }
+}
+
+// ---- the queue and shutdown ---------------------------------------------------
+
+TEST_CASE("beyond queue_limit a submission is rate-limited at once; every done runs exactly once") {
+    HttpResponder server("127.0.0.1");
+    auto v = make_validator({.http01_port = server.port(), .timeout = 1s, .threads = 1, .queue_limit = 1});
+    std::atomic<int> calls{0}, limited{0};
+    std::mutex mutex;
+    std::map<std::int64_t, int> per_task;
+    for (int i = 0; i < 6; ++i) {
+        auto task = http_task("drip");
+        task.authz_id = i;
+        v->submit(task, [&, i](ValidationResult r) {
+            ++calls;
+            if (r.problem && r.problem->type == ProblemType::rate_limited) ++limited;
+            std::lock_guard lock(mutex);
+            ++per_task[i];
+        });
+    }
+    CHECK(limited.load() >= 4);  // at most one running and one queued
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (calls.load() < 6 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+    CHECK(calls.load() == 6);
+    v->shutdown();
+    std::lock_guard lock(mutex);
+    for (int i = 0; i < 6; ++i) CHECK(per_task[i] == 1);
+}
+
+TEST_CASE("shutdown cuts running and queued validations short, each answered once") {
+    HttpResponder server("127.0.0.1");
+    auto v = make_validator({.http01_port = server.port(), .timeout = 10s, .threads = 2});
+    std::atomic<int> calls{0}, shutting{0};
+    for (int i = 0; i < 5; ++i)
+        v->submit(http_task("drip"), [&](ValidationResult r) {
+            ++calls;
+            if (r.problem && r.problem->type == ProblemType::connection && r.problem->detail == "server shutting down")
+                ++shutting;
+        });
+    std::this_thread::sleep_for(300ms);  // two are running, dripping
+    const auto start = std::chrono::steady_clock::now();
+    v->shutdown();
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
+    CHECK(calls.load() == 5);
+    CHECK(shutting.load() == 5);
+    // After shutdown: answered at once, in this thread.
+    bool answered = false;
+    v->submit(http_task("ok"), [&](ValidationResult r) {
+        answered = true;
+        CHECK(r.problem);
+    });
+    CHECK(answered);
+    v->shutdown();  // twice is harmless
+}
+
+TEST_CASE("make_validator refuses a resolver it cannot read and zero threads") {
+    CHECK_THROWS_AS(make_validator({.dns_resolver = "not an address"}), Error);
+    CHECK_THROWS_AS(make_validator({.threads = 0}), Error);
+}
+
+// ---- DNS ----------------------------------------------------------------------
+
+TEST_CASE("DNS: a resolver that does not answer is a dns problem, in bounded time") {
+    const std::string resolver = "127.0.0.1:" + std::to_string(silent_udp_port());
+    auto v = make_validator({.dns_resolver = resolver, .timeout = 2s, .threads = 1});
+    for (auto type : {ChallengeType::http_01, ChallengeType::dns_01}) {
+        const auto start = std::chrono::steady_clock::now();
+        auto r = validate(*v, {.identifier = dns_id("a.test"), .type = type, .token = "ok",
+                               .key_authorization = kKeyAuth});
+        CHECK(std::chrono::steady_clock::now() - start < 4s);
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::dns);
+        CHECK(contains(r.problem->detail, "a.test"));
+    }
+}
+
+namespace {
+
+// A port free for both UDP and TCP on 127.0.0.1 (knotd listens on both).
+unsigned short free_dns_port() {
+    asio::io_context io;
+    for (;;) {
+        tcp::acceptor tcp_socket(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        const unsigned short port = tcp_socket.local_endpoint().port();
+        asio::ip::udp::socket udp(io);
+        boost::system::error_code ec;
+        udp.open(asio::ip::udp::v4(), ec);
+        if (!ec) udp.bind(asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+        if (!ec) return port;
+    }
+}
+
+// knotd serving zone test. on 127.0.0.1:<port>, from a temp dir.
+class Knot {
+public:
+    explicit Knot(const std::string& txt_value) {
+        port_ = free_dns_port();
+        const auto d = dir_.path();
+        std::filesystem::create_directories(d / "run");
+        std::filesystem::create_directories(d / "db");
+        // The right value split in two character-strings: the validator joins them.
+        const std::string first = txt_value.substr(0, 20), rest = txt_value.substr(20);
+        std::ofstream(d / "test.zone") << "$ORIGIN test.\n$TTL 60\n"
+                                          "@ SOA ns.test. admin.test. 1 3600 600 86400 60\n"
+                                          "@ NS ns.test.\n"
+                                          "ns A 127.0.0.1\n"
+                                          "a A 127.0.0.1\n"
+                                          "_acme-challenge.a TXT \"" << first << "\" \"" << rest << "\"\n"
+                                          "_acme-challenge.a TXT \"another\"\n"
+                                          "b A 127.0.0.1\n"
+                                          "_acme-challenge.b TXT \"wrong\"\n"
+                                          "v6 AAAA ::1\n"
+                                          "v6 A 127.0.0.1\n";
+        std::ofstream(d / "knot.conf") << "server:\n"
+                                          "    rundir: \"" << (d / "run").string() << "\"\n"
+                                          "    listen: 127.0.0.1@" << port_ << "\n"
+                                          "    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n"
+                                          "database:\n    storage: \"" << (d / "db").string() << "\"\n"
+                                          "template:\n  - id: default\n    storage: \"" << d.string() << "\"\n"
+                                          "    zonefile-sync: -1\n    journal-content: none\n"
+                                          "zone:\n  - domain: test.\n    file: test.zone\n"
+                                          "log:\n  - target: stderr\n    any: error\n";
+        const std::string conf = (d / "knot.conf").string();
+        char arg0[] = "knotd", arg1[] = "-c";
+        std::vector<char> conf_arg(conf.begin(), conf.end());
+        conf_arg.push_back('\0');
+        char* argv[] = {arg0, arg1, conf_arg.data(), nullptr};
+        if (posix_spawn(&pid_, "/usr/sbin/knotd", nullptr, nullptr, argv, environ) != 0) pid_ = -1;
+    }
+    ~Knot() {
+        if (pid_ > 0) {
+            kill(pid_, SIGTERM);
+            int status = 0;
+            waitpid(pid_, &status, 0);
+        }
+    }
+    bool started() const { return pid_ > 0; }
+    std::string resolver() const { return "127.0.0.1:" + std::to_string(port_); }
+    // Until the zone answers (knotd loads it after it starts listening), ≤ 10 s.
+    bool ready() {
+        checks::Resolver r(resolver());
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (std::chrono::steady_clock::now() < until) {
+            auto a = r.addresses("a.test", std::chrono::steady_clock::now() + 500ms);
+            if (std::holds_alternative<std::vector<std::string>>(a)) return true;
+            int status = 0;
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return false;
+            }
+            std::this_thread::sleep_for(100ms);
+        }
+        return false;
+    }
+
+private:
+    testing::TempDir dir_;
+    unsigned short port_ = 0;
+    pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("DNS through knotd: dns-01, names for http-01 and tls-alpn-01, NXDOMAIN") {
+    if (access("/usr/sbin/knotd", X_OK) != 0) {
+        MESSAGE("knotd is not installed (Debian package knot): skipped");
+        return;
+    }
+    const std::string value = b64url(sha256_raw(kKeyAuth));
+    // The port may be taken between choosing it and knotd binding it: then
+    // knotd exits, and another port is tried.
+    std::unique_ptr<Knot> started;
+    for (int attempt = 0; attempt < 3 && !started; ++attempt) {
+        auto k = std::make_unique<Knot>(value);
+        if (k->started() && k->ready()) started = std::move(k);
+    }
+    REQUIRE(started);
+    Knot& knot = *started;
+    HttpResponder server("127.0.0.1");
+    auto v = make_validator({.dns_resolver = knot.resolver(), .http01_port = server.port(), .timeout = 3s,
+                             .connect_timeout = 1s, .threads = 2});
+    auto dns01 = [&](std::string name) {
+        return validate(*v, {.identifier = dns_id(std::move(name)), .type = ChallengeType::dns_01, .token = "t",
+                             .key_authorization = kKeyAuth});
+    };
+
+    SUBCASE("dns-01: the split TXT record matches") {
+        auto r = dns01("a.test");
+        CHECK(r.valid);
+        CHECK_FALSE(r.problem);
+    }
+    SUBCASE("dns-01: a wrong record is unauthorized, counted") {
+        auto r = dns01("b.test");
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::unauthorized);
+        CHECK(contains(r.problem->detail, "1 record found"));
+    }
+    SUBCASE("dns-01: no record at all") {
+        auto r = dns01("none.test");
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::unauthorized);
+        CHECK(contains(r.problem->detail, "0 records found"));
+    }
+    SUBCASE("http-01 for a name: its A record, Host is the name") {
+        auto r = validate(*v, http_task("ok", dns_id("a.test")));
+        CHECK(r.valid);
+        REQUIRE(r.record.size() == 1);
+        CHECK(r.record[0]["addressesResolved"] == nlohmann::json::array({"127.0.0.1"}));
+        REQUIRE(server.requests().size() == 1);
+        CHECK(server.requests()[0].second == "a.test:" + std::to_string(server.port()));
+    }
+    SUBCASE("http-01: AAAA is tried first, then A") {
+        auto r = validate(*v, http_task("ok", dns_id("v6.test")));
+        CHECK(r.valid);
+        REQUIRE(r.record.size() == 1);
+        CHECK(r.record[0]["addressesResolved"] == nlohmann::json::array({"::1", "127.0.0.1"}));
+        CHECK(r.record[0]["addressUsed"] == "127.0.0.1");
+    }
+    SUBCASE("http-01: NXDOMAIN is a dns problem naming the name") {
+        auto r = validate(*v, http_task("ok", dns_id("missing.test")));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::dns);
+        CHECK(contains(r.problem->detail, "missing.test"));
+        CHECK(contains(r.problem->detail, "NXDOMAIN"));
+    }
+    SUBCASE("tls-alpn-01 for a name: SNI is the name") {
+        const PrivateKey key = PrivateKey::generate();
+        X509Ptr cert = make_acme_cert(key, {.dns = {"a.test"}, .digest = sha256_raw(kKeyAuth)});
+        TlsResponder tls(cert.get(), key);
+        auto tv = make_validator({.dns_resolver = knot.resolver(), .tls_alpn01_port = tls.port(), .timeout = 3s,
+                                  .threads = 1});
+        auto r = validate(*tv, {.identifier = dns_id("a.test"), .type = ChallengeType::tls_alpn_01, .token = "t",
+                                .key_authorization = kKeyAuth});
+        CHECK(r.valid);
+        CHECK(tls.sni() == "a.test");
+    }
+}
