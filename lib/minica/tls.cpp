@@ -321,6 +321,22 @@ SSL_CTX* make_client_context(const ClientTlsOptions& options) {
     return ctx.release();
 }
 
+SSL_CTX* make_acme_validation_context() {
+    auto ctx = new_context(TLS_client_method(), "tls-alpn-01 validation");
+    // RFC 8737 §3: the client offers acme-tls/1 and nothing else, so that
+    // a server that is not an ACME responder cannot answer with HTTP.
+    static const unsigned char alpn[] = "\x0a" "acme-tls/1";
+    if (SSL_CTX_set_alpn_protos(ctx.get(), alpn, sizeof alpn - 1) != 0)
+        throw_openssl(ErrorKind::tls, "offering ALPN acme-tls/1");
+    // No chain verification (see tls.hpp): the responder's certificate is
+    // self-signed by design and checked by the validator itself.
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    // Each validation is one handshake: nothing to resume.
+    SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+    return ctx.release();
+}
+
 void expect_server_name(SSL* ssl, std::string_view name) {
     if (ssl == nullptr) throw Error(ErrorKind::invalid_argument, "expecting a server name: no connection");
     std::string n(name);

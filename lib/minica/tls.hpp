@@ -51,6 +51,17 @@ SSL_CTX* make_server_context(const ServerTlsOptions& options);
 // The server's name is per connection: call expect_server_name on each SSL.
 SSL_CTX* make_client_context(const ClientTlsOptions& options);
 
+// The client context of an ACME tls-alpn-01 validation (RFC 8737): TLS 1.2
+// and 1.3 with the same suites and groups as above, ALPN offering exactly
+// "acme-tls/1", and -- the one documented exception to "verification always
+// on" -- SSL_VERIFY_NONE: the certificate a tls-alpn-01 responder presents
+// is self-signed by design and chains to nothing, so a chain check could
+// only fail; the validator checks that certificate itself (one SAN equal to
+// the identifier, the critical acmeIdentifier extension holding the key
+// authorization's digest). Never use it for anything else. The SNI (the
+// name validated) is per connection: SSL_set_tlsext_host_name.
+SSL_CTX* make_acme_validation_context();
+
 // The hardening itself, for a context made elsewhere (also installs the
 // verify callback that records why a peer was refused, see peer_verify_error;
 // on a client-method context it turns peer verification on).

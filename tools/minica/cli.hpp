@@ -56,6 +56,8 @@ Verb add_revoke(CLI::App& app, const Globals& g);
 Verb add_crl(CLI::App& app, const Globals& g);
 Verb add_renew(CLI::App& app, const Globals& g);
 Verb add_trust(CLI::App& app, const Globals& g);
+Verb add_serve(CLI::App& app, const Globals& g);
+Verb add_eab(CLI::App& app, const Globals& g);
 
 // ---- the command line ------------------------------------------------------------
 // `minica help [VERB]` rewritten as `minica [VERB] --help` (git's `help`), so

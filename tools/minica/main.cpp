@@ -156,7 +156,8 @@ int main(int argc, char** argv_in) {
     static constexpr std::pair<std::string_view, Verb (*)(CLI::App&, const Globals&)> all_verbs[] = {
         {"init", add_init}, {"sign", add_sign},     {"csr", add_csr},   {"inspect", add_inspect},
         {"verify", add_verify}, {"export", add_export}, {"list", add_list}, {"revoke", add_revoke},
-        {"crl", add_crl},   {"renew", add_renew},   {"trust", add_trust}};
+        {"crl", add_crl},   {"renew", add_renew},   {"trust", add_trust}, {"serve", add_serve},
+        {"eab", add_eab}};
     std::vector<std::string_view> names;
     for (const auto& [name, add] : all_verbs) names.push_back(name);
     const bool known = std::find(names.begin(), names.end(), named) != names.end();

@@ -819,7 +819,9 @@ Response AcmeService::finalize(const Verified& v, Id id) {
     IssueRequest req;
     req.csr = std::move(csr);
     req.profile = Profile::server;
-    req.validity = options_.validity;
+    // ACME certificates are short-lived: 90 days unless told (Let's
+    // Encrypt's), never past the policy's limit.
+    const std::chrono::days acme_default{90};
     req.ca_passphrase = options_.ca_passphrase;
     const Id account_id = v.account->id;
     req.also = [&](Inventory&, const Certificate& cert) {
@@ -832,6 +834,7 @@ Response AcmeService::finalize(const Verified& v, Id id) {
     };
     try {
         auto lock = lock_ca();
+        req.validity = options_.validity.value_or(std::min(acme_default, ca_.policy().max_validity));
         Issued issued = ca_.issue(req);
         logger()->info("acme: order {} issued {} for {}", o->id, issued.certificate.serial_hex(),
                        identifiers_text(o->identifiers));

@@ -82,7 +82,7 @@ struct ServiceOptions {
     bool eab_required = false;
     std::optional<std::string> terms_of_service;  // a URL; set: newAccount must agree to it
     std::chrono::seconds order_lifetime{std::chrono::hours(24 * 7)};
-    std::optional<std::chrono::days> validity;  // of certificates issued; default: CaDirectory::issue's
+    std::optional<std::chrono::days> validity;  // of certificates issued; default 90 days, or the policy's limit
     std::function<Time()> clock;                // default minica::now
     // Called after a revocation is recorded, before its answer: the server
     // re-signs and publishes the CRL there.

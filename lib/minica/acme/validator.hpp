@@ -45,9 +45,10 @@ struct ValidationResult {
 class Validator {
 public:
     virtual ~Validator() = default;
-    // Starts a validation; `done` runs exactly once, on another thread (or
-    // at once, in this thread, when the validator is shutting down: with a
-    // connection problem). Never throws for a bad target: that is a result.
+    // Starts a validation; `done` runs exactly once, on another thread --
+    // or at once, in this thread, when the validator is shutting down (a
+    // connection problem) or already holds queue_limit waiting tasks (a
+    // rateLimited problem). Never throws for a bad target: that is a result.
     virtual void submit(ValidationTask task, std::function<void(ValidationResult)> done) = 0;
     // Cancels what is queued or running (each `done` is called with a
     // connection problem "server shutting down") and joins the threads.

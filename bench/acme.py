@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Benchmark `minica serve` against Debian's Pebble, in the same run, with
+the same client code: complete ACME flows (new account once per worker, then
+per order: newOrder, authorization, http-01 challenge answered by this
+script, finalize, certificate download) from K concurrent workers. Prints
+one JSON document.
+
+    python3 bench/acme.py [--build BUILD_DIR] [--orders 300] [--workers 4] [--warmup 20] [--smoke]
+
+What is compared (the issue's target: at most 0.2x Pebble's server CPU per
+completed order, with every state change durable, and at least Pebble's
+orders/s):
+- server CPU per completed order: utime+stime of the server process, from
+  /proc/PID/stat before and after the measured orders, divided by them;
+- orders per second (wall clock), which on 2 shared cores is bound by this
+  Python client (it signs every JWS and runs the http-01 responder);
+- the floor: what an order must cost at least, from `openssl speed` on this
+  machine: one ES256 verification per JWS the server checks and one ECDSA
+  P-256 signature (the certificate); TLS handshakes are amortized (one
+  keep-alive connection per worker for both servers).
+Both servers: ES256 account keys, P-256 certificate keys, one keep-alive
+HTTPS connection per worker, the validation DNS answered by
+pebble-challtestsrv (every name is 127.0.0.1). Pebble 2.4 runs with
+PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0, a fresh
+process per run (2.4 can deadlock under load), its HTTPS certificate issued
+by a minica CA made here. minica serve runs with its defaults
+(synchronous=FULL: every commit fsync'd).
+"""
+
+import argparse
+import base64
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "tests"))
+
+from acme_common import Challtestsrv, Key, b64u, free_port, make_csr, wait_port  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class Responder:
+    """http-01 for every worker: token -> key authorization."""
+
+    def __init__(self, port):
+        answers = self.answers = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                token = self.path.rsplit("/", 1)[-1]
+                body = answers.get(token, "").encode()
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class Worker:
+    """One account, one keep-alive connection; counts the JWS it sends."""
+
+    def __init__(self, directory, ctx, responder):
+        m = re.match(r"https://([^/:]+):(\d+)(/.*)", directory)
+        self.host, self.port, path = m.group(1), int(m.group(2)), m.group(3)
+        self.ctx, self.responder = ctx, responder
+        self.conn = http.client.HTTPSConnection(self.host, self.port, context=ctx, timeout=60)
+        self.key = Key("ES256")
+        self.kid = None
+        self.nonce = None
+        self.jws_count = 0
+        self.dir = json.loads(self.call("GET", path)[2])
+
+    def call(self, method, url, body=None):
+        path = re.sub(r"^https://[^/]+", "", url)
+        headers = {"User-Agent": "minica-bench"}
+        if body is not None:
+            headers["Content-Type"] = "application/jose+json"
+        for attempt in range(3):
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                r = self.conn.getresponse()
+                data = r.read()
+                break
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=60)
+                if attempt == 2:
+                    raise
+        if r.getheader("Replay-Nonce"):
+            self.nonce = r.getheader("Replay-Nonce")
+        return r.status, r, data
+
+    def post(self, url, payload):
+        if not self.nonce:
+            self.call("HEAD", self.dir["newNonce"])
+        protected = {"alg": "ES256", "nonce": self.nonce, "url": url}
+        if self.kid:
+            protected["kid"] = self.kid
+        else:
+            protected["jwk"] = self.key.jwk()
+        self.nonce = None
+        p64 = b64u(json.dumps(protected).encode())
+        pl64 = "" if payload is None else b64u(json.dumps(payload).encode())
+        body = json.dumps({"protected": p64, "payload": pl64,
+                           "signature": b64u(self.key.sign(f"{p64}.{pl64}".encode()))})
+        self.jws_count += 1
+        status, r, data = self.call("POST", url, body.encode())
+        if status >= 400:
+            raise RuntimeError(f"{url}: {status} {data[:300]!r}")
+        return status, r, data
+
+    def register(self):
+        _, r, _ = self.post(self.dir["newAccount"], {"termsOfServiceAgreed": True})
+        self.kid = r.getheader("Location")
+
+    def poll(self, url, until, deadline=30):
+        end = time.monotonic() + deadline
+        while True:
+            obj = json.loads(self.post(url, None)[2])
+            if obj["status"] in until:
+                return obj
+            if obj["status"] == "invalid" or time.monotonic() > end:
+                raise RuntimeError(f"{url}: {obj}")
+            time.sleep(0.05)
+
+    def order(self, name):
+        _, r, data = self.post(self.dir["newOrder"], {"identifiers": [{"type": "dns", "value": name}]})
+        order_url, order = r.getheader("Location"), json.loads(data)
+        for a in order["authorizations"]:
+            authz = json.loads(self.post(a, None)[2])
+            ch = next(c for c in authz["challenges"] if c["type"] == "http-01")
+            self.responder.answers[ch["token"]] = f"{ch['token']}.{self.key.thumbprint()}"
+            chal = json.loads(self.post(ch["url"], {})[2])
+            if chal["status"] != "valid":
+                self.poll(a, ("valid",))
+        if order["status"] != "ready":
+            order = self.poll(order_url, ("ready", "valid"))
+        _, der = make_csr([name])
+        order = json.loads(self.post(order["finalize"], {"csr": b64u(der)})[2])
+        if order["status"] != "valid":
+            order = self.poll(order_url, ("valid",))
+        _, _, pem = self.post(order["certificate"], None)
+        assert b"BEGIN CERTIFICATE" in pem
+
+
+def drive(directory, root, responder, workers, orders, warmup, pid, label):
+    ctx = ssl.create_default_context(cafile=root)
+    ws = [Worker(directory, ctx, responder) for _ in range(workers)]
+    for w in ws:
+        w.register()
+    errors = []
+
+    def run(w, n, tag):
+        try:
+            for i in range(n):
+                w.order(f"{label}-{tag}-{id(w) % 100000}-{i}.bench.test")
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    def batch(total, tag):
+        per = [total // workers + (1 if i < total % workers else 0) for i in range(workers)]
+        threads = [threading.Thread(target=run, args=(w, n, tag)) for w, n in zip(ws, per)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    batch(warmup, "warm")
+    jws_before = sum(w.jws_count for w in ws)
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    batch(orders, "run")
+    wall, cpu = time.monotonic() - t0, cpu_seconds(pid) - cpu0
+    jws = sum(w.jws_count for w in ws) - jws_before
+    return {"orders": orders, "errors": errors[:3], "error_count": len(errors), "seconds": round(wall, 2),
+            "orders_per_s": round(orders / wall, 1), "server_cpu_ms_per_order": round(1000 * cpu / orders, 3),
+            "jws_per_order": round(jws / orders, 2)}
+
+
+def openssl_speed():
+    """ECDSA P-256 sign/s and verify/s on this machine, one core."""
+    out = subprocess.run(["openssl", "speed", "-seconds", "1", "ecdsap256"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "nistp256" in line and "ecdsa" in line:
+            nums = re.findall(r"[\d.]+", line.split(")")[-1])
+            return float(nums[-2]), float(nums[-1])
+    return None, None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(SOURCE_ROOT, "build"))
+    ap.add_argument("--orders", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--smoke", action="store_true", help="a few orders, minica only: it runs")
+    args = ap.parse_args()
+    minica = os.path.join(os.path.abspath(args.build), "tools", "minica", "minica")
+    if args.smoke:
+        args.orders, args.warmup = min(args.orders, 10), 2
+    tmp = tempfile.mkdtemp(prefix="minica-bench-acme-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINICA_")}
+    env["HOME"] = tmp
+    ca = os.path.join(tmp, "ca")
+    subprocess.run([minica, "--ca-dir", ca, "init"], check=True, capture_output=True, env=env)
+    root = os.path.join(ca, "ca.pem")
+    srv = Challtestsrv()
+    http_port = free_port()
+    responder = Responder(http_port)
+    result = {"benchmark": "acme", "workers": args.workers, "account_alg": "ES256", "cpus": os.cpu_count()}
+    try:
+        proc = subprocess.Popen([minica, "--ca-dir", ca, "serve", "--listen", "127.0.0.1:0", "--dns-resolver",
+                                 f"127.0.0.1:{srv.dns}", "--http-01-port", str(http_port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        line = proc.stdout.readline()
+        if not line.startswith("ACME directory: "):
+            raise RuntimeError(f"minica serve: {line!r}, exit {proc.poll()}")
+        directory = line.split(": ", 1)[1].strip()
+        try:
+            result["minica"] = drive(directory, root, responder, args.workers, args.orders, args.warmup, proc.pid,
+                                     "minica")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+        if not args.smoke and shutil.which("pebble"):
+            out = os.path.join(tmp, "pebble")
+            subprocess.run([minica, "--ca-dir", ca, "sign", "localhost", "--out", out], check=True,
+                           capture_output=True, env=env)
+            pport, mport = free_port(), free_port()
+            cfg = os.path.join(tmp, "pebble.json")
+            with open(cfg, "w") as f:
+                json.dump({"pebble": {"listenAddress": f"127.0.0.1:{pport}",
+                                      "managementListenAddress": f"127.0.0.1:{mport}",
+                                      "certificate": os.path.join(out, "localhost", "fullchain.pem"),
+                                      "privateKey": os.path.join(out, "localhost", "key.pem"),
+                                      "httpPort": http_port, "tlsPort": free_port(), "ocspResponderURL": "",
+                                      "externalAccountBindingRequired": False}}, f)
+            penv = dict(env, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0", PEBBLE_AUTHZREUSE="0")
+            peb = subprocess.Popen(["pebble", "-config", cfg, "-dnsserver", f"127.0.0.1:{srv.dns}"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=penv)
+            try:
+                wait_port(pport)
+                result["pebble"] = drive(f"https://localhost:{pport}/dir", root, responder, args.workers,
+                                         args.orders, args.warmup, peb.pid, "pebble")
+            finally:
+                peb.terminate()
+                peb.wait(timeout=30)
+            m, p = result["minica"], result["pebble"]
+            result["cpu_ratio_minica_over_pebble"] = round(m["server_cpu_ms_per_order"] /
+                                                           p["server_cpu_ms_per_order"], 3)
+            result["orders_per_s_ratio"] = round(m["orders_per_s"] / p["orders_per_s"], 3)
+            result["target"] = {"cpu_ratio_at_most": 0.2, "orders_per_s_ratio_at_least": 1.0}
+
+        sign_s, verify_s = openssl_speed()
+        if sign_s:
+            jws = result["minica"]["jws_per_order"]
+            floor = 1000 * (jws / verify_s + 1 / sign_s)
+            result["floor"] = {"ecdsa_p256_sign_per_s": sign_s, "ecdsa_p256_verify_per_s": verify_s,
+                               "verifies_per_order": jws, "signatures_per_order": 1,
+                               "cpu_ms_per_order": round(floor, 3),
+                               "minica_over_floor": round(result["minica"]["server_cpu_ms_per_order"] / floor, 2)}
+    finally:
+        responder.stop()
+        srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    bad = result["minica"]["error_count"] or result.get("pebble", {}).get("error_count")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
