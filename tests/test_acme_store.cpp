@@ -687,6 +687,16 @@ TEST_CASE("the account of a certificate") {
     check_kind([&] { store.set_certificate_account("ABCDEF", a.id); }, ErrorKind::not_found);
     check_kind([&] { store.set_certificate_account(cert.serial_hex(), 999); }, ErrorKind::not_found);
     CHECK_FALSE(store.certificate_account("ABCDEF"));
+
+    // import() keeps a record's account, which must exist.
+    InventoryRecord r = InventoryRecord::from_certificate(leaf(random_serial(), "imported.test"), Profile::server);
+    r.account = 999;
+    check_kind([&] { inv->import({r}); }, ErrorKind::not_found);
+    CHECK(inv->list().size() == 1);
+    r.account = a.id;
+    inv->import({r});
+    CHECK(inv->list().back().account == a.id);
+    CHECK(store.certificate_account(r.serial_hex) == a.id);
 }
 
 TEST_CASE("a restarted server finds pending orders and processing authorizations") {

@@ -79,8 +79,10 @@ public:
     // issued. Error(not_found) for an unknown serial.
     virtual void withdraw(std::string_view serial_hex) = 0;
     // Records existing certificates in one transaction (bulk import, benchmarks).
-    // Records are stored as given (not re-parsed); a serial already present is
-    // Error(exists) and nothing of the batch is recorded.
+    // Records are stored as given (not re-parsed: only the key of each PEM is
+    // hashed, for compromised_key); a serial already present is Error(exists),
+    // an account that is not in acme() Error(not_found), and then nothing of
+    // the batch is recorded.
     virtual void import(const std::vector<InventoryRecord>& records) = 0;
     virtual std::vector<InventoryRecord> list(const ListFilter& filter = {}) = 0;
     // The serial is normalized with normalize_serial_hex. The PEM is checked
@@ -113,7 +115,9 @@ public:
 // Opens (creating if absent) an SQLite inventory. A truncated or corrupt
 // file is Error(store) "inventory <path>: <reason>", never an empty listing;
 // so is an existing file that is not a minica inventory (including an empty
-// one). A new inventory is built under a temporary name and linked into place,
+// one), and one of a newer schema than this minica's. One of an older schema
+// is migrated in place, in one transaction (a racing opener waits, then finds
+// it done). A new inventory is built under a temporary name and linked into place,
 // so concurrent openers never see a half-made one. Each call opens its own
 // connection (WAL, busy timeout 60 s, synchronous=FULL); one Inventory may be
 // shared across threads (calls are serialized), or each thread opens its own.

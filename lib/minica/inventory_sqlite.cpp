@@ -529,6 +529,9 @@ void SqliteInventory::insert(Stmt& cert, Stmt& pem, const InventoryRecord& r, co
     int rc = cert.step_raw();
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         throw Error(ErrorKind::exists, "serial " + serial + " is already in inventory " + path_.string());
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        throw Error(ErrorKind::not_found, "ACME account " + std::to_string(r.account.value_or(0)) +
+                                              " of serial " + serial + " is not in inventory " + path_.string());
     if (rc != SQLITE_DONE) db_.fail_sqlite();
     pem.reset();
     pem.bind(1, db_.last_insert_rowid()).bind(2, r.pem);
