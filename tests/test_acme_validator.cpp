@@ -231,6 +231,10 @@ private:
             raw("HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n");
             const std::string chunk(64 * 1024, 'x');
             for (int i = 0; i < 160 && !ec && !stop_; ++i) raw(chunk);
+        } else if (token == "bigchunked") {
+            raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+            const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+            for (int i = 0; i < 160 && !ec && !stop_; ++i) raw(chunk);
         } else if (token == "bighead") {
             raw("HTTP/1.1 200 OK\r\nX-Filler: " + std::string(8000, 'h') + "\r\nContent-Length: 0\r\n\r\n");
         } else if (token == "drip") {
@@ -579,7 +583,7 @@ TEST_CASE("http-01 against a loopback responder: each answer and its problem") {
         CHECK(contains(r.problem->detail, "404"));
     }
     SUBCASE("302 to a path of the same origin, relative or absolute: followed") {
-        for (const char* token : {"redirect", "redirect-absolute"}) {
+        for (std::string token : {"redirect", "redirect-absolute"}) {
             CAPTURE(token);
             auto r = validate(*v, http_task(token));
             CHECK(r.valid);
@@ -608,18 +612,27 @@ TEST_CASE("http-01 against a loopback responder: each answer and its problem") {
         CHECK(contains(r.problem->detail, "more than 3 redirects"));
         CHECK(server.requests().size() == 4);
     }
-    SUBCASE("a 10 MB body: refused at the body limit") {
-        auto r = validate(*v, http_task("big"));
-        REQUIRE(r.problem);
-        CHECK(r.problem->type == ProblemType::unauthorized);
-        CAPTURE(r.problem->detail);
-        CHECK(contains(r.problem->detail, "response body over 1024 bytes"));
+    SUBCASE("a 10 MB body, with a Content-Length or chunked: refused at the body limit") {
+        for (std::string token : {"big", "bigchunked"}) {
+            CAPTURE(token);
+            auto r = validate(*v, http_task(token));
+            REQUIRE(r.problem);
+            CHECK(r.problem->type == ProblemType::unauthorized);
+            CAPTURE(r.problem->detail);
+            CHECK(contains(r.problem->detail, "response body over 1024 bytes"));
+        }
     }
     SUBCASE("an 8 KB header: refused at the head limit") {
         auto r = validate(*v, http_task("bighead"));
         REQUIRE(r.problem);
         CHECK(r.problem->type == ProblemType::unauthorized);
         CHECK(contains(r.problem->detail, "response head over 4096 bytes"));
+    }
+    SUBCASE("a token that is not base64url never reaches the request line: serverInternal") {
+        auto r = validate(*v, http_task("ok HTTP/1.1\r\nX-Injected: 1"));
+        REQUIRE(r.problem);
+        CHECK(r.problem->type == ProblemType::server_internal);
+        CHECK(server.accepted() == 0);
     }
     SUBCASE("nothing listening: connection refused") {
         auto closed = make_validator({.http01_port = silent_udp_port(), .timeout = 3s, .threads = 1});

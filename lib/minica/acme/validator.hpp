@@ -52,6 +52,8 @@ public:
     virtual void submit(ValidationTask task, std::function<void(ValidationResult)> done) = 0;
     // Cancels what is queued or running (each `done` is called with a
     // connection problem "server shutting down") and joins the threads.
+    // Idempotent; not to be called from a `done` callback (it would join
+    // the thread it runs on).
     virtual void shutdown() = 0;
 };
 
