@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -178,7 +179,8 @@ std::string ready_order(Client& c, const std::vector<std::string>& names) {
     Response r = c.post("/acme/new-order", {{"identifiers", ids}});
     REQUIRE(r.status == 201);
     std::string order = path_of(r.header("Location"));
-    for (const auto& a : body(r)["authorizations"]) {
+    const json o = body(r);  // (a range-for over body(r)[...] would outlive the temporary)
+    for (const auto& a : o["authorizations"]) {
         json authz = body(c.post_as_get(path_of(a)));
         std::string chall = path_of(authz["challenges"][0]["url"]);
         Response cr = c.post(chall, json::object());
@@ -301,7 +303,8 @@ TEST_CASE("account update, deactivation and key change") {
                              json({{"account", c.kid}, {"oldKey", c.jwk()}}).dump());
     Response kc = c.post("/acme/key-change", json::parse(inner));
     CHECK(kc.status == 200);
-    CHECK(problem_type(c.post_as_get(acct)) == urn("malformed"));  // the old key's signature no longer verifies
+    // The old key no longer is the account's (ES256 does not fit its P-384 key now).
+    CHECK(problem_type(c.post_as_get(acct)) == urn("badPublicKey"));
     Client moved(s, KeyType::ec_p384);
     moved.key = fresh;
     moved.kid = c.kid;
@@ -354,7 +357,9 @@ TEST_CASE("an order from pending to valid, with its certificate in the inventory
         CHECK(cr.status == 200);
         CHECK(body(cr)["status"] == "processing");
         CHECK(cr.await_authz.has_value());
-        CHECK(cr.header("Link").find("rel=\"up\"") != std::string::npos);
+        CHECK(std::any_of(cr.headers.begin(), cr.headers.end(), [](const auto& h) {
+            return h.first == "Link" && h.second.find("rel=\"up\"") != std::string::npos;
+        }));
         // The task carries the key authorization of this account's key.
         ValidationTask task = s.validator.front();
         CHECK(task.key_authorization == http["token"].get<std::string>() + "." + c.thumbprint());
@@ -431,7 +436,8 @@ TEST_CASE("identifiers: wildcards get dns-01 only, IPs never dns-01, non-canonic
     REQUIRE(c.register_account().status == 201);
     Response w = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "*.w.test"}}, {{"type", "ip"}, {"value", "127.0.0.1"}}}}});
     REQUIRE(w.status == 201);
-    for (const auto& a : body(w)["authorizations"]) {
+    const json wo = body(w);
+    for (const auto& a : wo["authorizations"]) {
         json authz = body(c.post_as_get(path_of(a)));
         std::vector<std::string> types;
         for (const auto& ch : authz["challenges"]) types.push_back(ch["type"]);
@@ -470,6 +476,7 @@ TEST_CASE("revocation: by the account, by the certificate's key, reasons, twice;
         std::string order = ready_order(c, {name});
         json o = body(c.post_as_get(order));
         Response done = c.post(path_of(o["finalize"]), {{"csr", csr_b64(k, {name})}});
+        INFO(done.body);
         REQUIRE(done.status == 200);
         return Certificate::from_pem(c.post_as_get(path_of(body(done)["certificate"])).body);
     };
@@ -501,8 +508,8 @@ TEST_CASE("revocation: by the account, by the certificate's key, reasons, twice;
     CHECK(problem_type(other.post("/acme/new-order", rep2)) == urn("unauthorized"));
 
     // By the account that holds it; a reason a subscriber may not give.
-    json rev1 = {{"certificate", base64url_encode(c1.to_der())}, {"reason", 1}};
-    CHECK(problem_type(c.post("/acme/revoke-cert", {{"certificate", base64url_encode(c1.to_der())}, {"reason", 6}})) ==
+    json rev1 = {{"certificate", base64url_encode(c1.der())}, {"reason", 1}};
+    CHECK(problem_type(c.post("/acme/revoke-cert", {{"certificate", base64url_encode(c1.der())}, {"reason", 6}})) ==
           urn("badRevocationReason"));
     CHECK(problem_type(other.post("/acme/revoke-cert", rev1)) == urn("unauthorized"));
     Response ok = c.post("/acme/revoke-cert", rev1);
@@ -517,7 +524,7 @@ TEST_CASE("revocation: by the account, by the certificate's key, reasons, twice;
     // By the certificate's own key (a jwk JWS), not any other key.
     Client holder(s);
     holder.key = k2;
-    json rev2 = {{"certificate", base64url_encode(c2.to_der())}};
+    json rev2 = {{"certificate", base64url_encode(c2.der())}};
     Client wrong(s);
     CHECK(problem_type(wrong.post("/acme/revoke-cert", rev2, true)) == urn("unauthorized"));
     CHECK(holder.post("/acme/revoke-cert", rev2, true).status == 200);

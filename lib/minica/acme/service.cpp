@@ -267,7 +267,7 @@ AcmeService::Verified AcmeService::verify_post(const Request& req, KeyRule rule)
         if (account->status != AccountStatus::valid)
             refuse(ProblemType::unauthorized, "account " + quote(*jws.kid) + " is " +
                                                   std::string(to_string(account->status)));
-        key = Jwk::parse(account->jwk);
+        key = Jwk::parse(std::string_view(account->jwk));
     }
     if (!key->fits(*jws.alg))
         refuse(ProblemType::bad_public_key, "JWS algorithm " + jws.alg_name + " does not fit the key");
@@ -356,7 +356,7 @@ Response AcmeService::new_account(const Verified& v) {
             refuse(ProblemType::bad_signature_algorithm, "externalAccountBinding must be HS256, HS384 or HS512");
         std::optional<Jwk> bound;
         try {
-            bound = Jwk::parse(inner.payload);
+            bound = Jwk::parse(std::string_view(inner.payload));
         } catch (const Error&) {
         }
         if (!bound || bound->thumbprint() != thumbprint)
