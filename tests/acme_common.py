@@ -141,6 +141,10 @@ class Serve:
                 break
         self.base = self.directory.rsplit("/", 1)[0]
         self.port = int(self.base.rsplit(":", 1)[1])
+        # A restart listens where this one did: orders hold their URLs.
+        self.args[self.args.index("--listen") + 1] = f"127.0.0.1:{self.port}"
+        if self.crl_url:
+            self.args[self.args.index("--http-listen") + 1] = self.crl_url.split("//", 1)[1].split("/", 1)[0]
 
     def stop(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)
@@ -148,6 +152,7 @@ class Serve:
             code = self.proc.wait(timeout=30)
         finally:
             self.logf.close()
+            self.proc.stdout.close()
         return code
 
     def kill(self):
@@ -155,6 +160,7 @@ class Serve:
             self.proc.kill()
             self.proc.wait()
         self.logf.close()
+        self.proc.stdout.close()
 
     def log_text(self):
         return self.log.read_text()

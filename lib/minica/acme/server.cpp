@@ -7,6 +7,7 @@
 // own threads and come back through when_validated, posted to the strand.
 #include "minica/acme/server.hpp"
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <list>
@@ -160,6 +161,8 @@ private:
     void respond(Response r);
     void write(bhttp::response<bhttp::string_body> res, bool close);
     void close();
+    void linger();
+    void drain();
 
     Server& server_;
     std::shared_ptr<asio::ssl::context> tls_;  // outlives the stream (a renewal swaps the server's)
@@ -168,6 +171,7 @@ private:
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     bool idle_ = false;
     bool stopping_ = false;
+    bool refused_body_ = false;  // a request over the limits: linger, then close
     unsigned version_ = 11;
     bool keep_alive_ = true;
     std::string method_, target_;
@@ -276,6 +280,7 @@ void Session::on_read(error_code ec) {
         return close();
     started_ = std::chrono::steady_clock::now();
     if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
+        refused_body_ = true;
         version_ = 11;
         keep_alive_ = false;
         method_ = "?";
@@ -351,8 +356,33 @@ void Session::respond(Response r) {
 void Session::write(bhttp::response<bhttp::string_body> res, bool close) {
     auto sp = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(res));
     bhttp::async_write(stream_, *sp, [self = shared_from_this(), sp, close](error_code ec, std::size_t) {
+        if (!ec && self->refused_body_) return self->linger();
         if (ec || close) return self->close();
         self->read();
+    });
+}
+
+// After refusing a request whose body was not read: the client may still be
+// sending it, and closing with unread data makes the kernel send a reset,
+// which can reach the client before our answer does. So: end our side
+// (FIN after the answer) and read what still comes, discarding it, for a
+// bounded time (Apache's "lingering close").
+void Session::linger() {
+    error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+    drain();
+}
+
+void Session::drain() {
+    auto buf = std::make_shared<std::array<char, 16384>>();
+    beast::get_lowest_layer(stream_).async_read_some(asio::buffer(*buf), [self = shared_from_this(), buf](error_code ec, std::size_t) {
+        if (ec) {
+            error_code ignored;
+            beast::get_lowest_layer(self->stream_).socket().close(ignored);
+            return;
+        }
+        self->drain();
     });
 }
 
