@@ -222,6 +222,7 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--smoke", action="store_true", help="a few orders, minica only: it runs")
+    ap.add_argument("--minica-only", action="store_true", help="skip Pebble (profiling minica serve)")
     args = ap.parse_args()
     minica = os.path.join(os.path.abspath(args.build), "tools", "minica", "minica")
     if args.smoke:
@@ -251,7 +252,7 @@ def main():
             proc.terminate()
             proc.wait(timeout=30)
 
-        if not args.smoke and shutil.which("pebble"):
+        if not args.smoke and not args.minica_only and shutil.which("pebble"):
             out = os.path.join(tmp, "pebble")
             subprocess.run([minica, "--ca-dir", ca, "sign", "localhost", "--out", out], check=True,
                            capture_output=True, env=env)

@@ -507,7 +507,26 @@ Authority CaDirectory::authority(std::optional<std::string_view> passphrase) con
     }
 }
 
-Policy CaDirectory::policy() const { return Policy::load(policy_path()); }
+namespace {
+// What says a file changed: its inode, size and mtime (s, ns); all 0 when absent.
+std::array<std::int64_t, 4> file_stamp(const fs::path& p) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0) return {};
+    return {static_cast<std::int64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
+            static_cast<std::int64_t>(st.st_mtim.tv_sec), static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
+}
+}  // namespace
+
+// Read again only when the file changed: a server asks for it per request.
+Policy CaDirectory::policy() const {
+    const fs::path p = policy_path();
+    const auto stamp = file_stamp(p);
+    if (!policy_ || stamp != policy_stamp_ || stamp[0] == 0) {
+        policy_ = Policy::load(p);
+        policy_stamp_ = stamp;
+    }
+    return *policy_;
+}
 
 // ---- publication -----------------------------------------------------------------
 
@@ -548,11 +567,7 @@ const Publication& CaDirectory::publication() {
     // Read again when the file changed (inode, size, mtime): a long-running
     // server sees `minica crl --url` made meanwhile, for one stat() per issue.
     const fs::path p = publication_path();
-    struct stat st;
-    std::array<std::int64_t, 4> stamp{};
-    if (::stat(p.c_str(), &st) == 0)
-        stamp = {static_cast<std::int64_t>(st.st_ino), static_cast<std::int64_t>(st.st_size),
-                 static_cast<std::int64_t>(st.st_mtim.tv_sec), static_cast<std::int64_t>(st.st_mtim.tv_nsec)};
+    const auto stamp = file_stamp(p);
     if (!publication_ || stamp != publication_stamp_) {
         publication_ = stamp[0] != 0 ? Publication::from_json(read_file(p, "publication"), p.string()) : Publication{};
         publication_stamp_ = stamp;

@@ -212,7 +212,7 @@ public:
     // not match is Error(policy) "CA key <key> does not match <cert>"; a wrong or
     // missing passphrase is Error(passphrase).
     Authority authority(std::optional<std::string_view> passphrase = std::nullopt) const;
-    Policy policy() const;  // policy.json
+    Policy policy() const;  // policy.json (read again when it changed)
     // publication.json (empty when absent), read again when the file changes.
     const Publication& publication();
     // Records where the CRLs are served (each URL checked first:
@@ -297,6 +297,8 @@ private:
     std::shared_ptr<const Authority> authority_;  // loaded by the first issue()
     std::optional<Publication> publication_;       // read by publication(), again when the file changes
     std::array<std::int64_t, 4> publication_stamp_{};  // its inode, size, mtime (s, ns); 0s: absent
+    mutable std::optional<Policy> policy_;              // policy.json, read again when it changes
+    mutable std::array<std::int64_t, 4> policy_stamp_{};
 };
 
 }  // namespace minica

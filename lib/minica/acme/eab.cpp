@@ -21,15 +21,19 @@ EabKey new_eab_key(AcmeStore& store, std::optional<std::string> kid) {
     if (kid) {
         // What clients pass on a command line and in a JSON header: no
         // quoting, no separators (uacme splits KEYID:KEY on the colon).
-        const bool ok = !kid->empty() && kid->size() <= 64 &&
+        const bool ok = !kid->empty() && kid->size() <= 64 && kid->front() != '-' &&
                         kid->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
                             std::string::npos;
-        if (!ok) throw Error(ErrorKind::invalid_argument, "EAB key id " + quote(*kid) + ": 1 to 64 of A-Z a-z 0-9 _ -");
+        if (!ok) throw Error(ErrorKind::invalid_argument, "EAB key id " + quote(*kid) + ": 1 to 64 of A-Z a-z 0-9 _ -, not starting with -");
         k.kid = *kid;
     } else {
-        k.kid = detail::base64url_encode(random_bytes(16));
+        // Never starting with '-': on a command line (certbot --eab-kid ID)
+        // it would read as an option.
+        do k.kid = detail::base64url_encode(random_bytes(16));
+        while (k.kid.front() == '-');
     }
-    k.hmac_key = random_bytes(32);
+    do k.hmac_key = random_bytes(32);
+    while (detail::base64url_encode(k.hmac_key).front() == '-');
     k.created_at = now();
     store.insert_eab(k);
     return k;

@@ -122,11 +122,17 @@ Response AcmeService::handle(const Request& request) {
     try {
         return dispatch(request);
     } catch (const Refusal& r) {
+        // Why, beside the access line: an operator tells refusals apart.
+        logger()->info("acme: refused {} {}: {}: {}", request.method, escape(request.target), name(r.problem.type),
+                       escape(r.problem.detail));
         return problem_response(r.problem);
     } catch (const Error& e) {
         Problem p = problem_from(e);
         if (p.type == ProblemType::server_internal)
-            logger()->error("acme: {} {}: {}", request.method, request.target, e.what());
+            logger()->error("acme: {} {}: {}", request.method, escape(request.target), e.what());
+        else
+            logger()->info("acme: refused {} {}: {}: {}", request.method, escape(request.target), name(p.type),
+                           escape(p.detail));
         return problem_response(p);
     } catch (const std::exception& e) {
         logger()->error("acme: {} {}: {}", request.method, request.target, e.what());
@@ -267,7 +273,7 @@ AcmeService::Verified AcmeService::verify_post(const Request& req, KeyRule rule)
         if (account->status != AccountStatus::valid)
             refuse(ProblemType::unauthorized, "account " + quote(*jws.kid) + " is " +
                                                   std::string(to_string(account->status)));
-        key = Jwk::parse(std::string_view(account->jwk));
+        key = account_key(*account);
     }
     if (!key->fits(*jws.alg))
         refuse(ProblemType::bad_public_key, "JWS algorithm " + jws.alg_name + " does not fit the key");
@@ -278,6 +284,16 @@ AcmeService::Verified AcmeService::verify_post(const Request& req, KeyRule rule)
 }
 
 Account AcmeService::owner_account(const Verified& v) const { return *v.account; }
+
+Jwk AcmeService::account_key(const Account& a) {
+    std::lock_guard lock(keys_mutex_);
+    auto it = keys_.find(a.id);
+    if (it != keys_.end() && it->second.first == a.jwk) return it->second.second;
+    Jwk key = Jwk::parse(std::string_view(a.jwk));
+    if (keys_.size() >= 4096) keys_.clear();  // bounded; a miss costs one parse
+    keys_.insert_or_assign(a.id, std::pair<std::string, Jwk>(a.jwk, key));
+    return key;
+}
 
 // --- accounts -------------------------------------------------------------
 
@@ -361,10 +377,11 @@ Response AcmeService::new_account(const Verified& v) {
         }
         if (!bound || bound->thumbprint() != thumbprint)
             refuse(ProblemType::bad_public_key, "externalAccountBinding does not bind this account's key");
+        // The MAC first: without the key, nobody learns whether a kid is bound.
         auto key = store_.find_eab(*inner.kid);
-        if (!key || key->used_at) refuse(ProblemType::unauthorized, "externalAccountBinding: unknown or used key id");
-        if (!hmac_verify(inner, key->hmac_key))
-            refuse(ProblemType::unauthorized, "externalAccountBinding: the MAC does not verify");
+        if (!key || !hmac_verify(inner, key->hmac_key))
+            refuse(ProblemType::unauthorized, "externalAccountBinding: unknown key id, or the MAC does not verify");
+        if (key->used_at) refuse(ProblemType::unauthorized, "externalAccountBinding: this key id is bound already");
         eab_kid = *inner.kid;
     } else if (options_.eab_required) {
         refuse(ProblemType::external_account_required, "this server requires an external account binding");

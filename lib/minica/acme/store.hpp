@@ -142,8 +142,8 @@ public:
 namespace minica::acme {
 
 // A new External Account Binding key, recorded in `store`: `kid` as given
-// (1..64 characters of [A-Za-z0-9_-]) or 16 random bytes in base64url, and
-// a 256-bit HMAC key (RFC 8555 §7.3.4: the CA hands both to the client out
+// (1..64 characters of [A-Za-z0-9_-], not starting with '-') or 16 random
+// bytes in base64url, and a 256-bit HMAC key (neither starting with '-') (RFC 8555 §7.3.4: the CA hands both to the client out
 // of band; `minica eab add` prints them). Error(invalid_argument) for a bad
 // kid, Error(exists) for one already there.
 EabKey new_eab_key(AcmeStore& store, std::optional<std::string> kid = std::nullopt);

@@ -20,13 +20,52 @@ void SqliteDb::open(const std::filesystem::path& file, bool create, int busy_tim
 }
 
 void SqliteDb::close() {
+    drop_statements();
     if (db_ && sqlite3_close(db_) != SQLITE_OK) fail_sqlite();
     db_ = nullptr;
 }
 
 void SqliteDb::close_quietly() noexcept {
+    drop_statements();
     if (db_) sqlite3_close_v2(db_);
     db_ = nullptr;
+}
+
+void SqliteDb::drop_statements() const noexcept {
+    std::lock_guard lock(cache_mutex_);
+    for (auto& [sql, st] : idle_) sqlite3_finalize(st);
+    idle_.clear();
+}
+
+sqlite3_stmt* SqliteDb::acquire(const char* sql) const {
+    {
+        std::lock_guard lock(cache_mutex_);
+        auto it = idle_.find(sql);
+        if (it != idle_.end()) {
+            sqlite3_stmt* st = it->second;
+            idle_.erase(it);
+            return st;
+        }
+    }
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        fail_sqlite();
+    }
+    return st;
+}
+
+void SqliteDb::release(sqlite3_stmt* st) const noexcept {
+    if (!st) return;
+    // Reset: a statement left mid-step would hold its read transaction.
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    std::lock_guard lock(cache_mutex_);
+    if (db_ && idle_.size() < statement_cache_size) {
+        idle_.emplace(sqlite3_sql(st), st);
+    } else {
+        sqlite3_finalize(st);
+    }
 }
 
 void SqliteDb::fail(std::string_view reason) const {
@@ -49,9 +88,7 @@ std::int64_t SqliteDb::integer(const char* sql, std::int64_t if_none) const {
     return s.step() ? s.integer(0) : if_none;
 }
 
-Stmt::Stmt(const SqliteDb& db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db.handle(), sql, -1, &s_, nullptr) != SQLITE_OK) db.fail_sqlite();
-}
+Stmt::Stmt(const SqliteDb& db, const char* sql) : db_(db), s_(db.acquire(sql)) {}
 Stmt& Stmt::bind(int i, std::int64_t v) {
     if (sqlite3_bind_int64(s_, i, v) != SQLITE_OK) db_.fail_sqlite();
     return *this;
