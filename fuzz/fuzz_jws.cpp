@@ -5,11 +5,19 @@
 // hmac_verify never throw; an accepted JWK's canonical JSON parses to the
 // same key (thumbprint, SPKI) and its SPKI is one OpenSSL reads back as the
 // same key; every base64url text accepted re-encodes to itself (one
-// spelling per value).
+// spelling per value). A payload that is a JSON object goes on to what the
+// service reads from it: each of "identifiers" through parse_identifier (an
+// accepted one is canonical: its JSON parses back to itself) and
+// "replaces" through parse_cert_id (an accepted certID formats back to the
+// same text).
 #include <openssl/x509.h>
 
 #include "common.hpp"
+#include <nlohmann/json.hpp>
+
+#include "minica/acme/ari.hpp"
 #include "minica/acme/jose.hpp"
+#include "minica/acme/resources.hpp"
 #include "minica/detail/ossl.hpp"
 
 namespace {
@@ -27,7 +35,32 @@ void check_jwk(const minica::acme::Jwk& jwk) {
                   "an accepted JWK's canonical JSON is another key");
 }
 
+// What AcmeService::new_order reads from a payload.
+void check_order_payload(const std::string& payload) {
+    auto j = nlohmann::json::parse(payload, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return;
+    if (j.contains("identifiers") && j["identifiers"].is_array()) {
+        for (const auto& item : j["identifiers"]) {
+            std::optional<minica::acme::Identifier> id;
+            if (fuzz::attempt("parse_identifier", [&] { id = minica::acme::parse_identifier(item); })) {
+                std::optional<minica::acme::Identifier> again;
+                fuzz::attempt("parse_identifier(to_json())", [&] { again = minica::acme::parse_identifier(id->to_json()); });
+                fuzz::require(again && *again == *id, "an accepted identifier does not read back as itself");
+                (void)minica::acme::base_name(*id);
+            }
+        }
+    }
+    if (j.contains("replaces") && j["replaces"].is_string()) {
+        const std::string text = j["replaces"].get<std::string>();
+        std::optional<minica::acme::CertId> id;
+        if (fuzz::attempt("parse_cert_id", [&] { id = minica::acme::parse_cert_id(text); }))
+            fuzz::require(minica::acme::format_cert_id(id->key_identifier, id->serial_hex) == text,
+                          "an accepted certID formats as another text");
+    }
+}
+
 void check_jws(const minica::acme::Jws& jws) {
+    check_order_payload(jws.payload);
     using minica::detail::base64url_encode;
     fuzz::require(base64url_encode(jws.payload) == jws.payload_b64, "payload base64url is not canonical");
     fuzz::require(jws.jwk.has_value() != jws.kid.has_value(), "a JWS with both or neither of jwk and kid");

@@ -221,10 +221,4 @@ std::string reverse_dns_name(std::string_view ip) {
     throw Error(ErrorKind::invalid_argument, "reverse DNS name: \"" + text + "\" is not an IP address");
 }
 
-std::string sha256(std::string_view data) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = minica::detail::digest_into("SHA256", data, md);
-    return std::string(reinterpret_cast<char*>(md), n);
-}
-
 }  // namespace minica::acme::detail

@@ -10,6 +10,7 @@
 //   descriptors go past FD_SETSIZE.
 // - Each c-ares attempt times out after 2 s (2 tries): the validation's
 //   own deadline bounds the whole lookup anyway.
+#include "minica/acme/resources.hpp"
 #include "minica/acme/detail/dns.hpp"
 
 #include <ares.h>
@@ -220,7 +221,7 @@ ValidationResult validate_dns01(Context& c, const ValidationTask& task) {
         result.problem = std::move(*p);
         return result;
     }
-    const std::string value = minica::detail::base64url_encode(sha256(task.key_authorization));
+    const std::string value = dns01_value(task.key_authorization);
     result.problem = check_dns01(std::get<std::vector<std::string>>(txts), name, value);
     result.valid = !result.problem;
     return result;

@@ -37,51 +37,20 @@ using detail::Tx;
 std::int64_t unix_seconds(Time t) { return t.time_since_epoch().count(); }
 Time from_unix(std::int64_t s) { return Time{std::chrono::seconds{s}}; }
 
-// The statuses' names as stored (the same as the protocol's, resources.hpp).
-template <class E, std::size_t N>
-using Names = std::array<std::pair<E, std::string_view>, N>;
-constexpr Names<IdentifierType, 2> identifier_types{{{IdentifierType::dns, "dns"}, {IdentifierType::ip, "ip"}}};
-constexpr Names<AccountStatus, 3> account_statuses{{{AccountStatus::valid, "valid"},
-                                                    {AccountStatus::deactivated, "deactivated"},
-                                                    {AccountStatus::revoked, "revoked"}}};
-constexpr Names<OrderStatus, 5> order_statuses{{{OrderStatus::pending, "pending"},
-                                                {OrderStatus::ready, "ready"},
-                                                {OrderStatus::processing, "processing"},
-                                                {OrderStatus::valid, "valid"},
-                                                {OrderStatus::invalid, "invalid"}}};
-constexpr Names<AuthzStatus, 6> authz_statuses{{{AuthzStatus::pending, "pending"},
-                                                {AuthzStatus::valid, "valid"},
-                                                {AuthzStatus::invalid, "invalid"},
-                                                {AuthzStatus::deactivated, "deactivated"},
-                                                {AuthzStatus::expired, "expired"},
-                                                {AuthzStatus::revoked, "revoked"}}};
-constexpr Names<ChallengeStatus, 4> challenge_statuses{{{ChallengeStatus::pending, "pending"},
-                                                        {ChallengeStatus::processing, "processing"},
-                                                        {ChallengeStatus::valid, "valid"},
-                                                        {ChallengeStatus::invalid, "invalid"}}};
-constexpr Names<ChallengeType, 3> challenge_types{{{ChallengeType::http_01, "http-01"},
-                                                   {ChallengeType::tls_alpn_01, "tls-alpn-01"},
-                                                   {ChallengeType::dns_01, "dns-01"}}};
-
-template <class E, std::size_t N>
-std::string_view name(const Names<E, N>& names, E e) {
-    for (const auto& [v, n] : names)
-        if (v == e) return n;
-    throw Error(ErrorKind::invalid_argument, "ACME store: enum value out of range");
-}
-
-template <class E, std::size_t N>
-std::optional<E> value(const Names<E, N>& names, std::string_view text) {
-    for (const auto& [v, n] : names)
-        if (n == text) return v;
-    return std::nullopt;
+// The names as stored are the protocol's: resources.hpp's to_string and
+// parse_* (one table for both). An identifier type has no parse_* there
+// (parse_identifier reads a whole identifier), so it is read here.
+IdentifierType parse_identifier_type(std::string_view text) {
+    if (text == "dns") return IdentifierType::dns;
+    if (text == "ip") return IdentifierType::ip;
+    throw Error(ErrorKind::parse, "unknown identifier type");
 }
 
 std::string identifiers_json(std::vector<Identifier> ids) {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& id : ids) j.push_back({{"type", name(identifier_types, id.type)}, {"value", id.value}});
+    for (const auto& id : ids) j.push_back({{"type", to_string(id.type)}, {"value", id.value}});
     return j.dump();
 }
 
@@ -132,7 +101,7 @@ public:
         s.bind(1, account.thumbprint)
             .bind(2, account.spki_sha256)
             .bind(3, account.jwk)
-            .bind(4, name(account_statuses, account.status))
+            .bind(4, to_string(account.status))
             .bind(5, nlohmann::json(account.contact).dump())
             .bind(7, unix_seconds(account.created_at));
         bind_opt(s, 6, account.eab_kid);
@@ -148,7 +117,7 @@ public:
             .bind(2, account.thumbprint)
             .bind(3, account.spki_sha256)
             .bind(4, account.jwk)
-            .bind(5, name(account_statuses, account.status))
+            .bind(5, to_string(account.status))
             .bind(6, nlohmann::json(account.contact).dump());
         bind_opt(s, 7, account.eab_kid);
         write(s, "this account key is another account's already");
@@ -217,7 +186,7 @@ public:
         Stmt s(db_, "INSERT INTO acme_orders (account_id, status, expires, identifiers, error, cert_serial, replaces, "
                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
         s.bind(1, order.account_id)
-            .bind(2, name(order_statuses, order.status))
+            .bind(2, to_string(order.status))
             .bind(3, unix_seconds(order.expires))
             .bind(4, identifiers_json(order.identifiers))
             .bind(8, unix_seconds(order.created_at));
@@ -232,7 +201,7 @@ public:
     void update_order(const Order& order) override {
         std::lock_guard lock(db_.mutex());
         Stmt s(db_, "UPDATE acme_orders SET status = ?2, error = ?3, cert_serial = ?4, replaces = ?5 WHERE id = ?1");
-        s.bind(1, order.id).bind(2, name(order_statuses, order.status));
+        s.bind(1, order.id).bind(2, to_string(order.status));
         bind_opt(s, 3, order.error);
         bind_opt(s, 4, order.cert_serial);
         bind_opt(s, 5, order.replaces);
@@ -264,10 +233,10 @@ public:
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
         s.bind(1, authz.order_id)
             .bind(2, authz.account_id)
-            .bind(3, name(identifier_types, authz.identifier.type))
+            .bind(3, to_string(authz.identifier.type))
             .bind(4, authz.identifier.value)
             .bind(5, std::int64_t{authz.wildcard})
-            .bind(6, name(authz_statuses, authz.status))
+            .bind(6, to_string(authz.status))
             .bind(7, unix_seconds(authz.expires))
             .bind(8, authz.token);
         bind_challenge(s, 9, authz);
@@ -279,7 +248,7 @@ public:
         std::lock_guard lock(db_.mutex());
         Stmt s(db_, "UPDATE acme_authzs SET status = ?2, challenge = ?3, challenge_status = ?4, validated = ?5, "
                     "error = ?6, record = ?7 WHERE id = ?1");
-        s.bind(1, authz.id).bind(2, name(authz_statuses, authz.status));
+        s.bind(1, authz.id).bind(2, to_string(authz.status));
         bind_challenge(s, 3, authz);
         write(s, "ACME authorization");
         if (db_.changes() == 0) not_found("ACME authorization " + std::to_string(authz.id));
@@ -304,7 +273,7 @@ public:
         Stmt s(db_, "SELECT 1 FROM acme_authzs WHERE account_id = ?1 AND type = ?2 AND value = ?3 "
                     "AND status = 'valid' AND expires > ?4 LIMIT 1");
         s.bind(1, account_id)
-            .bind(2, name(identifier_types, identifier.type))
+            .bind(2, to_string(identifier.type))
             .bind(3, identifier.value)
             .bind(4, unix_seconds(now));
         return s.step();
@@ -347,18 +316,20 @@ private:
         db_.fail(std::string("corrupt ") + table + " row " + key + " (" + what + ")");
     }
 
-    template <class E, std::size_t N>
-    E parse(const Names<E, N>& names, const Stmt& s, int column, const char* table, const std::string& key,
-            const char* what) const {
-        auto v = value(names, s.text(column));
-        if (!v) corrupt(table, key, what);
-        return *v;
+    template <class Parse>
+    auto parse(Parse parse_text, const Stmt& s, int column, const char* table, const std::string& key,
+               const char* what) const {
+        try {
+            return parse_text(s.text(column));
+        } catch (const Error&) {
+            corrupt(table, key, what);
+        }
     }
 
     void bind_challenge(Stmt& s, int first, const Authz& a) {
-        if (a.challenge) s.bind(first, name(challenge_types, *a.challenge));
+        if (a.challenge) s.bind(first, to_string(*a.challenge));
         else s.bind_null(first);
-        s.bind(first + 1, name(challenge_statuses, a.challenge_status));
+        s.bind(first + 1, to_string(a.challenge_status));
         bind_opt(s, first + 2, a.validated);
         bind_opt(s, first + 3, a.error);
         bind_opt(s, first + 4, a.record);
@@ -376,7 +347,7 @@ private:
         a.thumbprint = s.text(1);
         a.spki_sha256 = s.text(2);
         a.jwk = s.text(3);
-        a.status = parse(account_statuses, s, 4, "acme_accounts", key, "status");
+        a.status = parse(parse_account_status, s, 4, "acme_accounts", key, "status");
         auto contact = nlohmann::json::parse(s.text(5), nullptr, false);
         if (!contact.is_array()) corrupt("acme_accounts", key, "contact");
         for (const auto& c : contact) {
@@ -403,7 +374,7 @@ private:
         o.id = s.integer(0);
         const std::string key = std::to_string(o.id);
         o.account_id = s.integer(1);
-        o.status = parse(order_statuses, s, 2, "acme_orders", key, "status");
+        o.status = parse(parse_order_status, s, 2, "acme_orders", key, "status");
         o.expires = from_unix(s.integer(3));
         auto ids = nlohmann::json::parse(s.text(4), nullptr, false);
         if (!ids.is_array()) corrupt("acme_orders", key, "identifiers");
@@ -411,7 +382,11 @@ private:
             if (!j.is_object() || !j.contains("type") || !j.contains("value") || !j["type"].is_string() ||
                 !j["value"].is_string())
                 corrupt("acme_orders", key, "identifiers");
-            auto type = value(identifier_types, j["type"].get<std::string>());
+            std::optional<IdentifierType> type;
+            try {
+                type = parse_identifier_type(j["type"].get<std::string>());
+            } catch (const Error&) {
+            }
             if (!type) corrupt("acme_orders", key, "identifiers");
             o.identifiers.push_back(Identifier{.type = *type, .value = j["value"].get<std::string>()});
         }
@@ -434,14 +409,14 @@ private:
             const std::string key = std::to_string(a.id);
             a.order_id = s.integer(1);
             a.account_id = s.integer(2);
-            a.identifier.type = parse(identifier_types, s, 3, "acme_authzs", key, "type");
+            a.identifier.type = parse(parse_identifier_type, s, 3, "acme_authzs", key, "type");
             a.identifier.value = s.text(4);
             a.wildcard = s.integer(5) != 0;
-            a.status = parse(authz_statuses, s, 6, "acme_authzs", key, "status");
+            a.status = parse(parse_authz_status, s, 6, "acme_authzs", key, "status");
             a.expires = from_unix(s.integer(7));
             a.token = s.text(8);
-            if (!s.null(9)) a.challenge = parse(challenge_types, s, 9, "acme_authzs", key, "challenge");
-            a.challenge_status = parse(challenge_statuses, s, 10, "acme_authzs", key, "challenge status");
+            if (!s.null(9)) a.challenge = parse(parse_challenge_type, s, 9, "acme_authzs", key, "challenge");
+            a.challenge_status = parse(parse_challenge_status, s, 10, "acme_authzs", key, "challenge status");
             a.validated = opt_time(s, 11);
             a.error = opt_text(s, 12);
             a.record = opt_text(s, 13);

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "minica/acme/resources.hpp"
 #include "minica/acme/detail/checks.hpp"
 #include "minica/acme/detail/validation.hpp"
 #include "minica/detail/ossl.hpp"
@@ -83,7 +84,7 @@ ValidationResult validate_tls_alpn01(Context& c, const ValidationTask& task) {
 
     minica::detail::X509Ptr cert(SSL_get1_peer_certificate(stream.native_handle()));
     result.record.push_back(std::move(entry));
-    result.problem = check_tls_alpn01_certificate(cert.get(), id, sha256(task.key_authorization));
+    result.problem = check_tls_alpn01_certificate(cert.get(), id, tls_alpn01_digest(task.key_authorization));
     result.valid = !result.problem;
     return result;
 }

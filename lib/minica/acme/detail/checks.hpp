@@ -64,9 +64,4 @@ std::string reverse_dns_name(std::string_view ip);
 // must be valid UTF-8), while the peer sends whatever it likes.
 std::string quote_received(std::string_view s, std::size_t max = 64);
 
-// The SHA-256 of a key authorization: tls-alpn-01's raw digest and,
-// base64url-encoded, dns-01's TXT value (what resources.hpp's
-// tls_alpn01_digest and dns01_value compute for the service).
-std::string sha256(std::string_view data);
-
 }  // namespace minica::acme::detail
