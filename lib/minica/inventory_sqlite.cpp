@@ -328,7 +328,7 @@ SqliteInventory::SqliteInventory(fs::path path, Mode mode) : path_(path), db_(st
             if (mode == Mode::open_or_create && errno != ENOENT) fail(errno_text(errno));
             create_new(mode);
         }
-        acme_ = acme::make_sqlite_store(db_);
+        acme_ = detail::make_sqlite_acme_store(db_);
     } catch (...) {
         // A throwing constructor runs no destructor: close the connection here.
         db_.close_quietly();

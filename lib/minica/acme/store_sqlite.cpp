@@ -430,6 +430,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<AcmeStore> make_sqlite_store(detail::SqliteDb& db) { return std::make_unique<SqliteStore>(db); }
-
 }  // namespace minica::acme
+
+namespace minica::detail {
+std::unique_ptr<acme::AcmeStore> make_sqlite_acme_store(SqliteDb& db) { return std::make_unique<acme::SqliteStore>(db); }
+}  // namespace minica::detail

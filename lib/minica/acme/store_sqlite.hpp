@@ -9,11 +9,10 @@
 
 namespace minica::detail {
 class SqliteDb;
-}
 
-namespace minica::acme {
+// `db` (open, schema version 2 or later) must outlive the store. In
+// minica::detail, as it takes one of its types: libminica.so exports no
+// minica::detail (libminica.map; tests/e2e_packaging.py checks).
+std::unique_ptr<acme::AcmeStore> make_sqlite_acme_store(SqliteDb& db);
 
-// `db` (open, schema version 2 or later) must outlive the store.
-std::unique_ptr<AcmeStore> make_sqlite_store(detail::SqliteDb& db);
-
-}  // namespace minica::acme
+}  // namespace minica::detail
