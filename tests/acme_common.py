@@ -25,7 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from cli_common import MINICA, clean_env
+import unittest
+
+from cli_common import MINICA, ClassTempDir, clean_env, minica
 
 CHALLTESTSRV = shutil.which("pebble-challtestsrv")
 
@@ -322,3 +324,65 @@ def environment(home, extra=None):
     env["HOME"] = str(home)
     env.update(extra or {})
     return env
+
+
+def need(program, package):
+    """Skips (unittest.SkipTest) when `program` is not on PATH."""
+    if not shutil.which(program):
+        raise unittest.SkipTest(f"{program} is not installed (Debian package {package})")
+
+
+class ServeCase(ClassTempDir):
+    """One CA (root + intermediate) and one `minica serve` on it for the
+    class: cls.ca, cls.root, cls.serve (and cls.srv, pebble-challtestsrv,
+    the DNS server, unless the class starts its own with start_dns()).
+    Subclasses set serve_extra, crl, and start_dns / serve_ports to
+    change what is started; every started process is stopped at the end,
+    also when the set-up fails half way."""
+    temp_prefix = "minica-acme-"
+    serve_extra = ()
+    crl = True
+
+    @classmethod
+    def start_dns(cls):
+        """The DNS server port; default: pebble-challtestsrv (every name
+        is 127.0.0.1)."""
+        if not CHALLTESTSRV:
+            raise unittest.SkipTest("pebble-challtestsrv is not installed (Debian package pebble)")
+        cls.srv = Challtestsrv()
+        return cls.srv.dns
+
+    @classmethod
+    def serve_ports(cls):
+        """(http-01 port, tls-alpn-01 port) minica serve validates against."""
+        return cls.srv.http01, cls.srv.tlsalpn01
+
+    @classmethod
+    def before_serve(cls):
+        """Runs after the CA is made, before minica serve starts."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.ca = cls.tmp / "ca"
+            r = minica(["init", "--intermediate"], ca=cls.ca, home=cls.tmp)
+            assert r.code == 0, r
+            cls.root = cls.ca / "root.pem"
+            dns = cls.start_dns()
+            http01, tlsalpn01 = cls.serve_ports()
+            cls.before_serve()
+            cls.serve = Serve(cls.ca, cls.tmp, dns, http01, tlsalpn01, extra=cls.serve_extra, crl=cls.crl,
+                              crl_port=getattr(cls, "crl_port", 0))
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for name in ("serve", "srv", "knot"):
+                if hasattr(cls, name):
+                    getattr(cls, name).kill() if name == "serve" else getattr(cls, name).stop()
+        finally:
+            super().tearDownClass()

@@ -19,48 +19,29 @@ import unittest
 
 from cryptography import x509
 
-from acme_common import CHALLTESTSRV, Challtestsrv, Serve, environment, free_port, wait_port
-from cli_common import ClassTempDir, main, minica, run
+from acme_common import ServeCase, environment, free_port, need, wait_port
+from cli_common import main, minica, run
 
 CLIENT_TIMEOUT = 120
 
 
-def need(program, package):
-    if not shutil.which(program):
-        raise unittest.SkipTest(f"{program} is not installed (Debian package {package})")
 
-
-class ClientCase(ClassTempDir):
+class ClientCase(ServeCase):
+    """Each client answers its own challenges on the ports minica serve
+    validates against; the CRL URL is recorded before the server starts,
+    so every leaf carries it."""
     temp_prefix = "minica-acme-clients-"
-    serve_extra = ()
 
     @classmethod
-    def setUpClass(cls):
-        if not CHALLTESTSRV:
-            raise unittest.SkipTest("pebble-challtestsrv is not installed (Debian package pebble)")
-        super().setUpClass()
-        cls.ca = cls.tmp / "ca"
-        r = minica(["init", "--intermediate"], ca=cls.ca, home=cls.tmp)
-        assert r.code == 0, r
-        cls.root = cls.ca / "root.pem"
-        cls.srv = Challtestsrv()
+    def serve_ports(cls):
         cls.http_port, cls.tls_port = free_port(), free_port()
-        # Where the CRL will be served, recorded first: every leaf carries it.
-        crl_port = free_port()
-        r = minica(["crl", "--url", f"http://127.0.0.1:{crl_port}/crl"], ca=cls.ca, home=cls.tmp)
-        assert r.code == 0, r
-        cls.serve = Serve(cls.ca, cls.tmp, cls.srv.dns, cls.http_port, cls.tls_port, extra=cls.serve_extra,
-                          crl_port=crl_port)
+        return cls.http_port, cls.tls_port
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if hasattr(cls, "serve"):
-                cls.serve.kill()
-            if hasattr(cls, "srv"):
-                cls.srv.stop()
-        finally:
-            super().tearDownClass()
+    def before_serve(cls):
+        cls.crl_port = free_port()
+        r = minica(["crl", "--url", f"http://127.0.0.1:{cls.crl_port}/crl"], ca=cls.ca, home=cls.tmp)
+        assert r.code == 0, r
 
     def client(self, args, env=None, timeout=CLIENT_TIMEOUT, cwd=None):
         started = time.monotonic()

@@ -20,8 +20,8 @@ import unittest
 
 from cryptography import x509
 
-from acme_common import Client, Key, Serve, b64u, environment, free_port
-from cli_common import ClassTempDir, main, minica, run
+from acme_common import Client, Key, ServeCase, b64u, environment, free_port
+from cli_common import main, minica, run
 
 KNOTD = shutil.which("knotd") or ("/usr/sbin/knotd" if os.access("/usr/sbin/knotd", os.X_OK) else None)
 CLIENT_TIMEOUT = 60
@@ -140,35 +140,22 @@ class Knot:
                 self.proc.wait()
 
 
-class KnotCase(ClassTempDir):
+class KnotCase(ServeCase):
+    """knotd is the DNS server; nothing answers http-01 or tls-alpn-01
+    here: only dns-01 can pass."""
     temp_prefix = "minica-acme-dns-"
+    crl = False
 
     @classmethod
-    def setUpClass(cls):
+    def start_dns(cls):
         if not KNOTD:
             raise unittest.SkipTest("knotd is not installed (Debian package knot)")
-        super().setUpClass()
-        try:
-            cls.ca = cls.tmp / "ca"
-            r = minica(["init", "--intermediate"], ca=cls.ca, home=cls.tmp)
-            assert r.code == 0, r
-            cls.root = cls.ca / "root.pem"
-            cls.knot = Knot(cls.tmp / "knot")
-            # Nothing answers http-01 or tls-alpn-01 here: only dns-01 can pass.
-            cls.serve = Serve(cls.ca, cls.tmp, cls.knot.port, free_port(), free_port(), crl=False)
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        cls.knot = Knot(cls.tmp / "knot")
+        return cls.knot.port
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if hasattr(cls, "serve"):
-                cls.serve.kill()
-            if hasattr(cls, "knot"):
-                cls.knot.stop()
-        finally:
-            super().tearDownClass()
+    def serve_ports(cls):
+        return free_port(), free_port()
 
     def logs(self):
         return (f"\nserver log: {self.serve.log_text()[-3000:]}\nknotd log: "

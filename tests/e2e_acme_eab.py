@@ -19,15 +19,11 @@ import urllib.request
 
 from cryptography import x509
 
-from acme_common import CHALLTESTSRV, Challtestsrv, Client, Key, Serve, environment, free_port, ssl_context
-from cli_common import ClassTempDir, main, minica, run, validate
+from acme_common import Client, Key, ServeCase, environment, free_port, need, ssl_context
+from cli_common import main, minica, run, validate
 
 CLIENT_TIMEOUT = 60
 
-
-def need(program, package):
-    if not shutil.which(program):
-        raise unittest.SkipTest(f"{program} is not installed (Debian package {package})")
 
 
 def have_jsonschema():
@@ -39,36 +35,15 @@ def have_jsonschema():
         return False
 
 
-class EabCase(ClassTempDir):
+class EabCase(ServeCase):
     temp_prefix = "minica-acme-eab-"
+    serve_extra = ("--eab-required",)
+    crl = False
 
     @classmethod
-    def setUpClass(cls):
-        if not CHALLTESTSRV:
-            raise unittest.SkipTest("pebble-challtestsrv is not installed (Debian package pebble)")
-        super().setUpClass()
-        try:
-            cls.ca = cls.tmp / "ca"
-            r = minica(["init", "--intermediate"], ca=cls.ca, home=cls.tmp)
-            assert r.code == 0, r
-            cls.root = cls.ca / "root.pem"
-            cls.srv = Challtestsrv()
-            cls.http_port = free_port()
-            cls.serve = Serve(cls.ca, cls.tmp, cls.srv.dns, cls.http_port, free_port(), crl=False,
-                              extra=("--eab-required",))
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if hasattr(cls, "serve"):
-                cls.serve.kill()
-            if hasattr(cls, "srv"):
-                cls.srv.stop()
-        finally:
-            super().tearDownClass()
+    def serve_ports(cls):
+        cls.http_port = free_port()
+        return cls.http_port, free_port()
 
     # ---- minica eab ----------------------------------------------------------
 

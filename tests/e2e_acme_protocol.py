@@ -18,34 +18,12 @@ import urllib.request
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from acme_common import CHALLTESTSRV, Challtestsrv, Client, Key, Serve, b64u, make_csr
-from cli_common import ClassTempDir, main, minica, run
+from acme_common import Client, Key, ServeCase, b64u, make_csr
+from cli_common import main, minica, run
 
 
-class ProtocolCase(ClassTempDir):
+class ProtocolCase(ServeCase):
     temp_prefix = "minica-acme-"
-
-    @classmethod
-    def setUpClass(cls):
-        if not CHALLTESTSRV:
-            raise unittest.SkipTest("pebble-challtestsrv is not installed (Debian package pebble)")
-        super().setUpClass()
-        cls.ca = cls.tmp / "ca"
-        r = minica(["init", "--intermediate"], ca=cls.ca, home=cls.tmp)
-        assert r.code == 0, r
-        cls.root = cls.ca / "root.pem"
-        cls.srv = Challtestsrv()
-        cls.serve = Serve(cls.ca, cls.tmp, cls.srv.dns, cls.srv.http01, cls.srv.tlsalpn01)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if hasattr(cls, "serve"):
-                cls.serve.kill()
-            if hasattr(cls, "srv"):
-                cls.srv.stop()
-        finally:
-            super().tearDownClass()
 
     def client(self, alg="ES256"):
         c = Client(self.serve.directory, self.root, Key(alg))
