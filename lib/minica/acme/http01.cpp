@@ -18,17 +18,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-// GCC 12 reports -Wmaybe-uninitialized inside Beast's parser (a boost::optional
-// it returns) once inlined here, as in the sanitizer builds: not ours to fix.
-// Clang has no such group and would warn about the pragma itself.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <boost/beast/http.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "minica/detail/beast_http.hpp"
 
 #include "minica/acme/detail/checks.hpp"
 #include "minica/acme/detail/validation.hpp"

@@ -23,17 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
-// GCC 12 reports -Wmaybe-uninitialized inside Beast's parser (a boost::optional
-// it returns) in the sanitizer builds: not ours to fix. Clang has no such
-// group and would warn about the pragma itself.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <boost/beast/http.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "minica/detail/beast_http.hpp"
 #include <boost/beast/ssl.hpp>
 
 #include <openssl/ssl.h>

@@ -22,12 +22,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-// GCC 12 reports -Wmaybe-uninitialized inside Beast's parser (a boost::optional
-// it returns) once inlined here, as in the sanitizer builds: not ours to fix.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <boost/beast/http.hpp>
-#pragma GCC diagnostic pop
+#include "minica/detail/beast_http.hpp"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
