@@ -43,6 +43,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout` seconds; a no-op for one that ended."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def b64u(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -101,12 +113,7 @@ class Challtestsrv:
         self.call("/add-redirect", {"path": path, "targetURL": target})
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 class Serve:
@@ -377,6 +384,24 @@ class ServeCase(ClassTempDir):
         except BaseException:
             cls.tearDownClass()
             raise
+
+    def verify_leaf(self, pem, names):
+        """The first certificate of `pem` (text) under this CA: `openssl
+        verify -x509_strict -purpose sslserver` with the CA's chain.pem as
+        the intermediates, `minica verify`, and exactly `names` as its DNS
+        SANs. Returns every certificate of `pem`."""
+        from cli_common import run
+        certs = x509.load_pem_x509_certificates(pem.encode())
+        leaf = self.tmp / f"leaf-{time.monotonic_ns()}.pem"
+        leaf.write_bytes(certs[0].public_bytes(serialization.Encoding.PEM))
+        v = run(["openssl", "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", self.root,
+                 "-untrusted", self.ca / "chain.pem", leaf])
+        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        m = minica(["verify", leaf], ca=self.ca, home=self.tmp)
+        self.assertEqual(m.code, 0, m)
+        sans = certs[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        self.assertEqual(sorted(sans.get_values_for_type(x509.DNSName)), sorted(names))
+        return certs
 
     @classmethod
     def tearDownClass(cls):

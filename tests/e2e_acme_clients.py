@@ -56,19 +56,7 @@ class ClientCase(ServeCase):
     def check_certificate(self, path, names):
         """The leaf (first in `path`) under this CA: openssl -x509_strict with
         the chain the client saved, minica verify, the CDP, the names."""
-        pem = pathlib.Path(path).read_text()
-        certs = x509.load_pem_x509_certificates(pem.encode())
-        leaf = self.tmp / f"leaf-{time.monotonic_ns()}.pem"
-        chain = self.tmp / f"chain-{time.monotonic_ns()}.pem"
-        leaf.write_text(pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
-        chain.write_text(str(self.ca.joinpath("chain.pem").read_text()))
-        v = run(["openssl", "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", self.root,
-                 "-untrusted", chain, leaf])
-        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
-        m = minica(["verify", leaf], ca=self.ca, home=self.tmp)
-        self.assertEqual(m.code, 0, m)
-        sans = certs[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        self.assertEqual(sorted(sans.get_values_for_type(x509.DNSName)), sorted(names))
+        certs = self.verify_leaf(pathlib.Path(path).read_text(), names)
         cdp = certs[0].extensions.get_extension_for_class(x509.CRLDistributionPoints).value
         self.assertEqual(cdp[0].full_name[0].value, self.serve.crl_url)
         return certs[0]

@@ -20,7 +20,7 @@ import unittest
 
 from cryptography import x509
 
-from acme_common import Client, Key, ServeCase, b64u, environment, free_port
+from acme_common import Client, Key, ServeCase, b64u, environment, free_port, stop_process
 from cli_common import main, minica, run
 
 KNOTD = shutil.which("knotd") or ("/usr/sbin/knotd" if os.access("/usr/sbin/knotd", os.X_OK) else None)
@@ -131,13 +131,7 @@ class Knot:
         return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class KnotCase(ServeCase):
@@ -186,18 +180,7 @@ class LegoRfc2136(KnotCase):
         path = self.tmp / "lego"
         self.lego(path, "-d", "dns.test", "-d", "*.dns.test", "run")
         crt = path / "certificates" / "dns.test.crt"
-        pem = crt.read_text()
-        certs = x509.load_pem_x509_certificates(pem.encode())
-        sans = certs[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        self.assertEqual(sorted(sans.get_values_for_type(x509.DNSName)), ["*.dns.test", "dns.test"])
-
-        leaf = self.tmp / "dns-leaf.pem"
-        leaf.write_text(pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
-        v = run(["openssl", "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", self.root,
-                 "-untrusted", self.ca / "chain.pem", leaf])
-        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
-        m = minica(["verify", leaf], ca=self.ca, home=self.tmp)
-        self.assertEqual(m.code, 0, m)
+        certs = self.verify_leaf(crt.read_text(), ["*.dns.test", "dns.test"])
         m = minica(["verify", crt], ca=self.ca, home=self.tmp)
         self.assertEqual(m.code, 0, m)
 

@@ -99,18 +99,7 @@ class EabCase(ServeCase):
         return self.call(args, {"REQUESTS_CA_BUNDLE": str(self.root)})
 
     def check_certificate(self, path, names):
-        pem = path.read_text()
-        certs = x509.load_pem_x509_certificates(pem.encode())
-        leaf = self.tmp / f"leaf-{time.monotonic_ns()}.pem"
-        leaf.write_text(pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n")
-        v = run(["openssl", "verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", self.root,
-                 "-untrusted", self.ca / "chain.pem", leaf])
-        self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
-        m = minica(["verify", leaf], ca=self.ca, home=self.tmp)
-        self.assertEqual(m.code, 0, m)
-        sans = certs[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        self.assertEqual(sorted(sans.get_values_for_type(x509.DNSName)), sorted(names))
-        return certs[0]
+        return self.verify_leaf(path.read_text(), names)[0]
 
     def listed(self, cert):
         serial = format(cert.serial_number, "X").lstrip("0")
