@@ -4,6 +4,7 @@
 // show real clients agree.
 #include <doctest/doctest.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -169,6 +170,30 @@ std::string csr_b64(const PrivateKey& key, const std::vector<std::string>& names
     DistinguishedName dn;
     dn.common_name = cn;
     return base64url_encode(CertificateRequest::create(key, dn, sans).to_der());
+}
+
+// The same, with the key's EC point compressed in the CSR: another spelling
+// of the key's SPKI.
+std::string compressed_csr_b64(const PrivateKey& key, const std::vector<std::string>& names) {
+    X509_REQ* req = X509_REQ_new();
+    X509_REQ_set_version(req, 0);
+    EVP_PKEY* pub = EVP_PKEY_dup(key.native());
+    REQUIRE(EVP_PKEY_set_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed") == 1);
+    X509_REQ_set_pubkey(req, pub);
+    EVP_PKEY_free(pub);
+    std::string san;
+    for (const auto& n : names) san += (san.empty() ? "DNS:" : ",DNS:") + n;
+    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+    sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str()));
+    X509_REQ_add_extensions(req, exts);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_sign(req, key.native(), EVP_sha256());
+    unsigned char* buf = nullptr;
+    const int n = i2d_X509_REQ(req, &buf);
+    std::string der(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
+    OPENSSL_free(buf);
+    X509_REQ_free(req);
+    return base64url_encode(der);
 }
 
 // newOrder for `names`, every authorization validated with http-01 (or
@@ -382,6 +407,8 @@ TEST_CASE("an order from pending to valid, with its certificate in the inventory
     CHECK(problem_type(c.post(fin, {{"csr", csr_b64(leaf, {"a.test", "b.test", "c.test"})}})) == urn("badCSR"));
     CHECK(problem_type(c.post(fin, {{"csr", csr_b64(leaf, {"a.test", "b.test"}, "other.test")}})) == urn("badCSR"));
     CHECK(problem_type(c.post(fin, {{"csr", csr_b64(c.key, {"a.test", "b.test"})}})) == urn("badCSR"));
+    // The account key spelled as a compressed point is still the account key.
+    CHECK(problem_type(c.post(fin, {{"csr", compressed_csr_b64(c.key, {"a.test", "b.test"})}})) == urn("badCSR"));
     CHECK(problem_type(c.post(fin, {{"csr", "not base64!"}})) == urn("badCSR"));
     CHECK(problem_type(c.post(fin, {{"csr", base64url_encode("garbage")}})) == urn("badCSR"));
     CHECK(body(c.post_as_get(order))["status"] == "ready");  // nothing changed

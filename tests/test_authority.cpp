@@ -4,6 +4,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <openssl/core_names.h>
 #include <openssl/x509v3.h>
 
 #include "minica/authority.hpp"
@@ -209,10 +210,15 @@ TEST_CASE("CSR: create, parse, sign under a policy") {
 
 namespace {
 // A CSR built with OpenSSL's own API, carrying whatever extensions a hostile client wants.
-CertificateRequest hostile_csr(const PrivateKey& key, const char* san, const char* ext_nid_value, int nid) {
+CertificateRequest hostile_csr(const PrivateKey& key, const char* san, const char* ext_nid_value, int nid,
+                               bool compressed_point = false) {
     X509_REQ* req = X509_REQ_new();
     X509_REQ_set_version(req, 0);
-    X509_REQ_set_pubkey(req, key.native());
+    EVP_PKEY* pub = EVP_PKEY_dup(key.native());
+    if (compressed_point)
+        REQUIRE(EVP_PKEY_set_utf8_string_param(pub, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed") == 1);
+    X509_REQ_set_pubkey(req, pub);
+    EVP_PKEY_free(pub);
     STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
     sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san));
     if (ext_nid_value) sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(nullptr, nullptr, nid, ext_nid_value));
@@ -249,6 +255,13 @@ TEST_CASE("hostile CSRs are refused with a clear error") {
     expect(hostile_csr(key, "DNS:a.example.com", "keyCertSign", NID_key_usage), ErrorKind::policy, "keyCertSign");
     expect(hostile_csr(key, "DNS:www.other.com", nullptr, 0), ErrorKind::policy, "www.other.com");
     expect(hostile_csr(key, "DNS:bad..name", nullptr, 0), ErrorKind::invalid_argument, "bad..name");
+    // The same key as a compressed point: a second spelling of its SPKI, which
+    // would slip past checks that compare SPKIs (keys revoked for keyCompromise).
+    CertificateRequest compressed = hostile_csr(key, "DNS:a.example.com", nullptr, 0, true);
+    REQUIRE(compressed.public_key_der() != key.public_key_der());
+    CHECK(compressed.signature_valid());
+    expect(compressed, ErrorKind::policy, "compressed point");
+    CHECK(hostile_csr(key, "DNS:a.example.com", nullptr, 0).ec_point_uncompressed());
     // Tamper with the signed body: the self-signature no longer verifies.
     std::string der = hostile_csr(key, "DNS:a.example.com", nullptr, 0).to_der();
     std::size_t at = der.find("a.example.com");

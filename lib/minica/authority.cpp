@@ -444,6 +444,11 @@ IssuedCertificate Authority::issue(const LeafOptions& options) const {
 
 void check_request(const CertificateRequest& csr, Profile profile) {
     csr.check_signature();
+    if (!csr.ec_point_uncompressed())
+        throw Error(ErrorKind::policy,
+                    "the certificate request's EC public key is a compressed point; certificates carry "
+                    "uncompressed ones (CA/Browser Forum BR 7.1.3.1; Go reads no other): make the request "
+                    "with the key's uncompressed form");
     if (csr.requests_ca())
         throw Error(ErrorKind::policy,
                     "the certificate request asks for a CA certificate (basicConstraints CA:TRUE); "

@@ -750,17 +750,22 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
         ca_pass.value = r.ca_passphrase();  // on this thread: it may prompt
     }
 
-    // The CA loaded and the key made beside the inventory's opening.
+    // The CA loaded and the key made beside the inventory's opening; with
+    // the CA loaded, the inventory open and no key to make (a server issuing
+    // for CSRs), there is nothing worth a thread.
     std::optional<PrivateKey> key = r.key;
-    beside(
-        [&] {
-            if (!authority_)
-                authority_ = std::make_shared<const Authority>(
-                    authority(need_pass ? std::optional<std::string_view>(ca_pass.value) : std::nullopt));
-            authority_->check_names(names);
-            if (!r.csr && !key) key = PrivateKey::generate(key_type);
-        },
-        [&] { inventory(); });
+    auto side = [&] {
+        if (!authority_)
+            authority_ = std::make_shared<const Authority>(
+                authority(need_pass ? std::optional<std::string_view>(ca_pass.value) : std::nullopt));
+        authority_->check_names(names);
+        if (!r.csr && !key) key = PrivateKey::generate(key_type);
+    };
+    if (authority_ && inventory_ && (r.csr || key)) {
+        side();
+    } else {
+        beside(side, [&] { inventory(); });
+    }
     const Authority& ca = *authority_;
     const std::vector<Certificate> intermediates = ca.intermediates();
     const std::string spki = r.csr ? r.csr->public_key_der() : key->public_key_der();

@@ -1,6 +1,7 @@
 #include "minica/csr.hpp"
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,12 @@ using namespace detail;
 namespace {
 std::shared_ptr<X509_REQ> share(X509_REQ* r) { return std::shared_ptr<X509_REQ>(r, X509_REQ_free); }
 }  // namespace
+
+struct CertificateRequest::Once {
+    std::once_flag signature_checked, spki_encoded;
+    bool signature_valid = false;
+    std::string spki;
+};
 
 CertificateRequest CertificateRequest::create(const PrivateKey& key, const DistinguishedName& subject,
                                               const SubjectAltNames& names) {
@@ -81,6 +88,7 @@ CertificateRequest CertificateRequest::parse(std::string_view data, std::string_
     CertificateRequest out;
     out.source_ = source;
     out.req_ = share(req);
+    out.once_ = std::make_shared<Once>();
     if (X509_REQ_get0_pubkey(req) == nullptr) {
         std::string q = drain_openssl_errors();
         throw Error(ErrorKind::parse, context + ": unreadable public key", q);
@@ -99,9 +107,11 @@ std::string CertificateRequest::to_der() const {
 }
 
 bool CertificateRequest::signature_valid() const {
-    int r = X509_REQ_verify(req_.get(), X509_REQ_get0_pubkey(req_.get()));
-    ERR_clear_error();
-    return r == 1;
+    std::call_once(once_->signature_checked, [&] {
+        once_->signature_valid = X509_REQ_verify(req_.get(), X509_REQ_get0_pubkey(req_.get())) == 1;
+        ERR_clear_error();
+    });
+    return once_->signature_valid;
 }
 
 void CertificateRequest::check_signature() const {
@@ -181,7 +191,21 @@ bool CertificateRequest::requests_ca() const {
 }
 
 std::string CertificateRequest::public_key_der() const {
-    return detail::to_der(i2d_PUBKEY, static_cast<const EVP_PKEY*>(X509_REQ_get0_pubkey(req_.get())), "public key");
+    std::call_once(once_->spki_encoded, [&] {
+        once_->spki = detail::to_der(i2d_PUBKEY, static_cast<const EVP_PKEY*>(X509_REQ_get0_pubkey(req_.get())),
+                                     "public key");
+    });
+    return once_->spki;
+}
+
+bool CertificateRequest::ec_point_uncompressed() const {
+    ASN1_OBJECT* algorithm = nullptr;
+    const unsigned char* point = nullptr;
+    int len = 0;
+    X509_PUBKEY* pub = X509_REQ_get_X509_PUBKEY(req_.get());
+    if (pub == nullptr || X509_PUBKEY_get0_param(&algorithm, &point, &len, nullptr, pub) != 1) return false;
+    if (OBJ_obj2nid(algorithm) != NID_X9_62_id_ecPublicKey) return true;
+    return len > 0 && point[0] == 0x04;
 }
 
 EVP_PKEY* CertificateRequest::public_key() const { return X509_REQ_get0_pubkey(req_.get()); }

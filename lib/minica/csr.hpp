@@ -55,9 +55,22 @@ public:
 
     nlohmann::json to_json() const;
 
+    // The key's point as the request carries it is uncompressed (0x04...),
+    // or the key is not an EC key. A compressed point is a second spelling of
+    // the same key: it would slip past every check that compares SPKIs (the
+    // account keys, keys revoked for keyCompromise), and Go cannot read a
+    // certificate that carries one. check_request refuses it.
+    bool ec_point_uncompressed() const;
+
 private:
+    // What a request computes once, shared by its copies (which share the
+    // X509_REQ): the signature check and the SPKI, which an issue needs
+    // several times (the checks, the compromised-key and account-key
+    // lookups, the certificate).
+    struct Once;
     std::string source_;
     std::shared_ptr<X509_REQ> req_;
+    std::shared_ptr<Once> once_;
 };
 
 // What `minica csr` does: a new key and a CSR for `names` (as a person gives

@@ -674,13 +674,11 @@ std::optional<InventoryRecord> SqliteInventory::find_locked(const std::string& s
     InventoryRecord r = read_record(s, true);
     // The PEM is the one part of a record no query looks into: check it
     // against the recorded fingerprint, so a damaged one is not handed out.
-    std::string fingerprint;
-    try {
-        fingerprint = Certificate::from_pem(r.pem).fingerprint_sha256();
-    } catch (const Error&) {
-        fail("corrupt record " + r.serial_hex + " (unreadable PEM)");
-    }
-    if (fingerprint != r.fingerprint_sha256)
+    // The fingerprint is the DER's SHA-256: the same bytes as the
+    // certificate recorded (which was parsed then), so no parse here.
+    const std::optional<std::string> der = detail::pem_block_der(r.pem, "CERTIFICATE");
+    if (!der) fail("corrupt record " + r.serial_hex + " (unreadable PEM)");
+    if (detail::sha256_hex(*der, ':') != r.fingerprint_sha256)
         fail("corrupt record " + r.serial_hex + " (the PEM does not match the recorded fingerprint)");
     return r;
 }

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "minica/certificate.hpp"
 #include "minica/error.hpp"
@@ -108,6 +109,23 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     // Left-over bits (2 or 4) must be zero: "QQ" and "QR" would both read "A".
     if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
     return out;
+}
+
+std::optional<std::string> pem_block_der(std::string_view pem, std::string_view label) {
+    BioPtr bio = mem_bio(pem);
+    char* name_raw = nullptr;
+    char* header_raw = nullptr;
+    unsigned char* data_raw = nullptr;
+    long len = 0;
+    const int read = PEM_read_bio(bio.get(), &name_raw, &header_raw, &data_raw, &len);
+    OpensslMem<char> name(name_raw), header(header_raw);
+    OpensslMem<unsigned char> data(data_raw);
+    if (read != 1) {
+        ERR_clear_error();
+        return std::nullopt;
+    }
+    if (name.get() != label || (header && header.get()[0] != '\0')) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(data.get()), static_cast<std::size_t>(len));
 }
 
 std::string pem_encode(std::string_view label, std::string_view der) {

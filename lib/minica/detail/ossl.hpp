@@ -122,6 +122,10 @@ std::string base64(std::string_view data);
 std::string base64url_encode(std::string_view data);
 std::optional<std::string> base64url_decode(std::string_view text);
 std::string pem_encode(std::string_view label, std::string_view der);
+// The DER of the first PEM block in `pem`, read by OpenSSL's PEM reader, when
+// that block is `label` and has no headers; nullopt otherwise (the error
+// queue cleared). Only the armour: the DER itself is not parsed.
+std::optional<std::string> pem_block_der(std::string_view pem, std::string_view label);
 // Hex SHA-256, lower case; with `sep`, upper case bytes separated by it ("AB:CD").
 std::string sha256_hex(std::string_view data, char sep = 0);
 // "sha256//BASE64" of an SPKI's SHA-256 (curl --pinnedpubkey, HPKP).
