@@ -2,6 +2,9 @@
 // Promises: it returns at least one certificate or throws minica::Error; each
 // certificate it returns is one d2i_X509 reads whole, and survives the
 // accessors a chain's reader calls (`minica inspect`, `minica verify`).
+// Differentially, detail::pem_block_der (the inventory checks a stored PEM
+// by its DER's SHA-256 without parsing it): never a crash, and where both
+// read the text, the first block's DER is the first certificate's.
 #include <nlohmann/json.hpp>
 #include <openssl/x509.h>
 
@@ -11,9 +14,14 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::vector<minica::Certificate> chain;
+    std::optional<std::string> first;
+    fuzz::attempt("detail::pem_block_der", [&] { first = minica::detail::pem_block_der(fuzz::as_text(data, size), "CERTIFICATE"); });
     if (!fuzz::attempt("Certificate::chain_from_pem", [&] { chain = minica::Certificate::chain_from_pem(fuzz::as_text(data, size)); }))
         return 0;
     fuzz::require(!chain.empty(), "chain_from_pem returned no certificate and no error");
+    if (first)
+        fuzz::require(std::string_view(chain.front().der()) == *first,
+                      "pem_block_der's DER is not the first certificate chain_from_pem read");
     for (const auto& c : chain) {
         const auto* p = reinterpret_cast<const unsigned char*>(c.der().data());
         minica::detail::X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(c.der().size())));

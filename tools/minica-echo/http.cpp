@@ -4,12 +4,7 @@
 #include <cstdint>
 #include <sstream>
 
-// GCC 12 reports -Wmaybe-uninitialized inside Beast's parser (a boost::optional
-// it returns) once inlined here, as in the sanitizer builds: not ours to fix.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <boost/beast/http.hpp>
-#pragma GCC diagnostic pop
+#include "minica/detail/beast_http.hpp"  // Beast's HTTP, GCC's false warning in it silenced
 
 namespace echo::http {
 namespace {

@@ -66,6 +66,7 @@ public:
 
 private:
     struct State {
+        State(fs::path c, std::vector<fs::path> f) : created(std::move(c)), files(std::move(f)) {}
         fs::path created;
         std::vector<fs::path> files;
         std::mutex mutex;
