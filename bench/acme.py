@@ -15,9 +15,13 @@ orders/s):
 - orders per second (wall clock), which on 2 shared cores is bound by this
   Python client (it signs every JWS and runs the http-01 responder);
 - the floor: what an order must cost at least, from `openssl speed` on this
-  machine: one ES256 verification per JWS the server checks and one ECDSA
-  P-256 signature (the certificate); TLS handshakes are amortized (one
-  keep-alive connection per worker for both servers).
+  machine: one ES256 verification per JWS the server checks, one ECDSA
+  P-256 signature (the certificate) and one TLS handshake's server side
+  (two P-256 ECDH operations and a signature; the run itself amortizes
+  handshakes: one keep-alive connection per worker for both servers); and
+  the same plus four durable SQLite commits (WAL, synchronous=FULL, CPU
+  measured here on the CA's file system), the state changes an order makes;
+- requests/s and server CPU per request for `/crl` over plain HTTP.
 Both servers: ES256 account keys, P-256 certificate keys, one keep-alive
 HTTPS connection per worker, the validation DNS answered by
 pebble-challtestsrv (every name is 127.0.0.1). Pebble 2.4 runs with
@@ -26,18 +30,27 @@ process per run (2.4 can deadlock under load), its HTTPS certificate issued
 by a minica CA made here. minica serve runs with its defaults
 (synchronous=FULL: every commit fsync'd).
 
-Measured (2-core VM, OpenSSL 3.0, session 7): minica 3.8 ms/order, Pebble
-6.3 ms/order (0.61x), floor 0.32 ms. `perf record --call-graph dwarf -p PID`
-on minica serve during a run: finalize about 30% (CaDirectory::issue 13%,
-CSR parse with OpenSSL 3's decoder set-up 6%, the CSR key's SPKI through
-the encoder 6%), JWS checks 15% (signature verification 10%), SQLite 19%
-(fsync 9%: four commits per order, kept), the http-01 fetch 8%, the
-certificate download 7% (find() re-parses the stored PEM to check its
-fingerprint). Parsing each account key per request (12%) and preparing each
-SQLite statement per call (11%) are gone (cached). What is left to reach
-0.2x: avoid the re-parse on download, take SPKI bytes without the encoder,
-and fewer commits per order (the challenge's `processing` and its result
-could share one when the validation is quick).
+Measured (2-core VM, OpenSSL 3.0.x, Debian 12; session 8, two runs): minica
+4.2-4.8 ms/order, Pebble 9.3-9.8 ms/order (0.43-0.51x; the target 0.2x is
+not met), 138-182 orders/s against 36-38 (3.9-4.8x); floor 0.49 ms, 1.0 ms
+with the four durable commits (0.13 ms of CPU each). /crl: 4,900-6,000
+requests/s, 50-56 us of server CPU each. Run to run, figures move by
+about 10% on this VM.
+
+Where minica's CPU goes (`perf record --call-graph dwarf -p PID` during a
+run, share of the server's samples): JWS signature verification 13%
+(close to `openssl speed`), fdatasync 9% (four commits per order, kept),
+parsing the CSR 8% (nearly all of it OpenSSL 3.0 setting up its decoders
+for the public key inside d2i_X509_REQ; Debian 12 ships 3.0), the
+rest of SQLite about 10%, and the remainder spread thin: TLS records,
+Beast's parser, JSON, the http-01 fetch and its DNS query, and the hand-offs
+between the I/O threads and the validator (futex and scheduler about 8%).
+Gone since session 7: the certificate download's PEM re-parse (8% -> 1%:
+the record is checked by its DER's SHA-256), two of a CSR's three
+signature checks and one of its two SPKI encodings, and a thread per
+issue. Left to try, each with a guarantee kept: one commit instead of
+two for a challenge whose validation finishes within the request (not
+`processing` then its result), and fewer thread hand-offs per request.
 """
 
 import argparse

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
 #include <cstring>
 #include <cstdlib>
 #include <iostream>
@@ -185,7 +186,18 @@ Verb add_init(CLI::App& app, const Globals& g) {
                 RemoveOnSignal on_signal(first_missing(dir), ca_files);
                 // After arming: once the line shows, an interrupt cleans up.
                 say_generating(opts, g.quiet);
-                CaDirectory ca = CaDirectory::init(dir, opts);
+                std::optional<CaDirectory> made;
+                try {
+                    made.emplace(CaDirectory::init(dir, opts));
+                } catch (...) {
+                    // A failure may be the clean-up's doing (it removed the
+                    // directory init was creating): once a signal is being
+                    // handled, disarm() waits for its exit (128 + signal),
+                    // so init never reports that failure as its own.
+                    on_signal.disarm();
+                    throw;
+                }
+                CaDirectory& ca = *made;
                 on_signal.disarm();
                 if (opts.passphrase) OPENSSL_cleanse(opts.passphrase->data(), opts.passphrase->size());
 
