@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <latch>
+#include <thread>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -455,6 +457,116 @@ TEST_CASE("a failed validation makes the authorization and the order invalid") {
     // Another challenge of a decided authorization starts nothing.
     c.post(path_of(authz["challenges"][0]["url"]), json::object());
     CHECK(s.validator.size() == 0);
+}
+
+TEST_CASE("an authorization deactivated while its challenge is processing stays deactivated") {
+    Server s;
+    Client c(s);
+    REQUIRE(c.register_account().status == 201);
+    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "d.test"}}}}});
+    REQUIRE(r.status == 201);
+    const std::string authz = path_of(body(r)["authorizations"][0]);
+    const json a = body(c.post_as_get(authz));
+    REQUIRE(body(c.post(path_of(a["challenges"][0]["url"]), json::object()))["status"] == "processing");
+    CHECK(body(c.post(authz, {{"status", "deactivated"}}))["status"] == "deactivated");
+    s.validator.complete(true);  // the validation, started before, succeeds
+    const json after = body(c.post_as_get(authz));
+    CHECK(after["status"] == "deactivated");
+    CHECK(body(c.post_as_get(path_of(r.header("Location"))))["status"] == "invalid");
+    // Nothing is left processing for a restart to validate again.
+    CHECK(s.ca->inventory().acme().processing_authzs().empty());
+}
+
+// Two requests at once, many times: `prepare` makes each pair of request
+// bodies (in this thread: it may use doctest), then both go to the service
+// together.
+template <class Prepare, class Check>
+void race(int rounds, Server& s, Prepare prepare, Check check) {
+    for (int i = 0; i < rounds; ++i) {
+        auto [one, two] = prepare(i);
+        Response r1, r2;
+        std::latch go(2);
+        std::thread t([&] {
+            go.arrive_and_wait();
+            r1 = s.svc->handle(one);
+        });
+        go.arrive_and_wait();
+        r2 = s.svc->handle(two);
+        t.join();
+        check(i, r1, r2);
+    }
+}
+
+TEST_CASE("two finalize requests at once issue one certificate") {
+    Server s;
+    Client c(s);
+    REQUIRE(c.register_account().status == 201);
+    const std::size_t before = s.ca->inventory().list().size();
+    int issued = 0;
+    race(
+        12, s,
+        [&](int i) {
+            const std::string name = "f" + std::to_string(i) + ".test";
+            const std::string fin = path_of(body(c.post_as_get(ready_order(c, {name})))["finalize"]);
+            auto req = [&] {
+                const std::string csr = csr_b64(PrivateKey::generate(), {name});
+                return Request{"POST", fin, "application/jose+json", c.jws(fin, json({{"csr", csr}}).dump(), false)};
+            };
+            return std::pair{req(), req()};
+        },
+        [&](int, const Response& r1, const Response& r2) {
+            const int ok = (r1.status == 200) + (r2.status == 200);
+            CHECK(ok == 1);
+            issued += ok;
+            for (const Response* r : {&r1, &r2})
+                if (r->status != 200) CHECK(problem_type(*r) == urn("orderNotReady"));
+        });
+    CHECK(s.ca->inventory().list().size() == before + static_cast<std::size_t>(issued));
+}
+
+TEST_CASE("a key change at the same time as a deactivation leaves the account deactivated") {
+    Server s;
+    std::vector<Id> ids;
+    race(
+        12, s,
+        [&](int) {
+            auto c = std::make_shared<Client>(s);
+            REQUIRE(c->register_account().status == 201);
+            ids.push_back(std::stoll(c->kid.substr(c->kid.rfind('/') + 1)));
+            PrivateKey fresh = PrivateKey::generate();
+            json inner_h = {{"jwk", Jwk::from_key(fresh).to_json()}, {"url", base + "/acme/key-change"}};
+            const std::string inner = sign(fresh.native(), JwsAlg::es256, inner_h,
+                                           json({{"account", c->kid}, {"oldKey", c->jwk()}}).dump());
+            const std::string acct = path_of(c->kid);
+            return std::pair{Request{"POST", "/acme/key-change", "application/jose+json", c->jws("/acme/key-change", inner, false)},
+                             Request{"POST", acct, "application/jose+json",
+                                     c->jws(acct, json({{"status", "deactivated"}}).dump(), false)}};
+        },
+        [&](int i, const Response&, const Response& deactivated) {
+            CHECK(deactivated.status == 200);
+            auto a = s.ca->inventory().acme().find_account(ids[static_cast<std::size_t>(i)]);
+            REQUIRE(a);
+            CHECK(a->status == AccountStatus::deactivated);
+        });
+}
+
+TEST_CASE("revocation by an account holding every name's authorization, wildcards included") {
+    Server s({}, {".test"});
+    Client owner(s), other(s);
+    REQUIRE(owner.register_account().status == 201);
+    REQUIRE(other.register_account().status == 201);
+    PrivateKey k = PrivateKey::generate();
+    const std::string order = ready_order(owner, {"w.test", "*.w.test"});
+    Response done = owner.post(path_of(body(owner.post_as_get(order))["finalize"]), {{"csr", csr_b64(k, {"w.test", "*.w.test"})}});
+    REQUIRE(done.status == 200);
+    const Certificate cert = Certificate::from_pem(owner.post_as_get(path_of(body(done)["certificate"])).body);
+    const json rev = {{"certificate", base64url_encode(cert.der())}};
+    CHECK(problem_type(other.post("/acme/revoke-cert", rev)) == urn("unauthorized"));
+    ready_order(other, {"w.test"});  // not the wildcard's authorization
+    CHECK(problem_type(other.post("/acme/revoke-cert", rev)) == urn("unauthorized"));
+    ready_order(other, {"*.w.test"});
+    CHECK(other.post("/acme/revoke-cert", rev).status == 200);
+    CHECK(s.ca->inventory().find(cert.serial_hex())->status == CertStatus::revoked);
 }
 
 TEST_CASE("identifiers: wildcards get dns-01 only, IPs never dns-01, non-canonical and refused names") {

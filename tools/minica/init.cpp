@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <optional>
 #include <cstring>
 #include <cstdlib>
 #include <iostream>
@@ -59,13 +58,28 @@ public:
         // Detached, and owning its state: it waits as long as the process runs.
         std::thread([state = state_, set] { wait(*state, set); }).detach();
     }
-    // After init is done: the CA is made and stays.
+    // Runs init's work, then disarms: the CA is made and stays. Also when
+    // the work fails, since a failure may be the clean-up's doing (it
+    // removed the directory the work was creating): once a signal is being
+    // handled, disarming waits for its exit (128 + signal), so that failure
+    // is never reported as init's own.
+    template <class F> auto run(F&& work) {
+        try {
+            auto made = work();
+            disarm();
+            return made;
+        } catch (...) {
+            disarm();
+            throw;
+        }
+    }
+
+private:
     void disarm() {
         std::lock_guard lock(state_->mutex);
         state_->armed = false;
     }
 
-private:
     struct State {
         State(fs::path c, std::vector<fs::path> f) : created(std::move(c)), files(std::move(f)) {}
         fs::path created;
@@ -186,19 +200,7 @@ Verb add_init(CLI::App& app, const Globals& g) {
                 RemoveOnSignal on_signal(first_missing(dir), ca_files);
                 // After arming: once the line shows, an interrupt cleans up.
                 say_generating(opts, g.quiet);
-                std::optional<CaDirectory> made;
-                try {
-                    made.emplace(CaDirectory::init(dir, opts));
-                } catch (...) {
-                    // A failure may be the clean-up's doing (it removed the
-                    // directory init was creating): once a signal is being
-                    // handled, disarm() waits for its exit (128 + signal),
-                    // so init never reports that failure as its own.
-                    on_signal.disarm();
-                    throw;
-                }
-                CaDirectory& ca = *made;
-                on_signal.disarm();
+                CaDirectory ca = on_signal.run([&] { return CaDirectory::init(dir, opts); });
                 if (opts.passphrase) OPENSSL_cleanse(opts.passphrase->data(), opts.passphrase->size());
 
                 Certificate cert = Certificate::load(ca.cert_path());

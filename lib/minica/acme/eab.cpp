@@ -1,5 +1,6 @@
 #include <openssl/rand.h>
 
+#include "minica/acme/resources.hpp"
 #include "minica/acme/store.hpp"
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
@@ -29,7 +30,7 @@ EabKey new_eab_key(AcmeStore& store, std::optional<std::string> kid) {
     } else {
         // Never starting with '-': on a command line (certbot --eab-kid ID)
         // it would read as an option.
-        do k.kid = detail::base64url_encode(random_bytes(16));
+        do k.kid = new_token();
         while (k.kid.front() == '-');
     }
     do k.hmac_key = random_bytes(32);

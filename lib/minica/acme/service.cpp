@@ -37,8 +37,6 @@ constexpr std::size_t max_identifiers = 100;
 constexpr std::size_t max_contacts = 4;
 constexpr const char* jose_type = "application/jose+json";
 
-std::string rfc3339(Time t) { return format_time(t); }
-
 // "/acme/order/12" with prefix "/acme/order/" -> "12"; the rest must be a
 // positive decimal id without leading zeros.
 std::optional<Id> parse_id(std::string_view text) {
@@ -48,8 +46,6 @@ std::optional<Id> parse_id(std::string_view text) {
     if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
     return id;
 }
-
-bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
 nlohmann::json parse_payload(const std::string& payload) {
     auto j = nlohmann::json::parse(payload, nullptr, false);
@@ -63,15 +59,12 @@ std::string identifiers_text(const std::vector<Identifier>& ids) {
     return out;
 }
 
-std::string spki_sha256(std::string_view spki_der) { return detail::sha256_hex(spki_der); }
 
 }  // namespace
 
 std::string Response::header(std::string_view name) const {
     for (const auto& [k, v] : headers)
-        if (k.size() == name.size() &&
-            std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
-            return v;
+        if (iequals(k, name)) return v;
     return {};
 }
 
@@ -135,7 +128,7 @@ Response AcmeService::handle(const Request& request) {
                            escape(p.detail));
         return problem_response(p);
     } catch (const std::exception& e) {
-        logger()->error("acme: {} {}: {}", request.method, request.target, e.what());
+        logger()->error("acme: {} {}: {}", request.method, escape(request.target), e.what());
         return problem_response(Problem::make(ProblemType::server_internal, "internal error"));
     }
 }
@@ -149,18 +142,13 @@ Response AcmeService::dispatch(const Request& req) {
         r.headers.emplace_back("Allow", allow);
         return r;
     };
-    if (t == "/directory") {
-        if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD");
-        return directory();
-    }
-    if (t == "/acme/new-nonce") {
-        if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD");
-        return new_nonce(req);
-    }
-    if (starts_with(t, "/acme/renewal-info/")) {
-        if (req.method != "GET" && req.method != "HEAD") return method_not_allowed("GET, HEAD");
-        return renewal_info(t.substr(std::string_view("/acme/renewal-info/").size()));
-    }
+    // The three resources read with GET (or HEAD).
+    const bool get = req.method == "GET" || req.method == "HEAD";
+    if (t == "/directory") return get ? directory() : method_not_allowed("GET, HEAD");
+    if (t == "/acme/new-nonce") return get ? new_nonce(req) : method_not_allowed("GET, HEAD");
+    if (t.starts_with("/acme/renewal-info/"))
+        return get ? renewal_info(t.substr(std::string_view("/acme/renewal-info/").size()))
+                   : method_not_allowed("GET, HEAD");
     // Everything else is a POST with a JWS (§6.2); GET is not allowed on
     // resources (POST-as-GET, §6.3).
     if (req.method != "POST") return method_not_allowed("POST");
@@ -169,30 +157,28 @@ Response AcmeService::dispatch(const Request& req) {
     if (t == "/acme/revoke-cert") return revoke_cert(verify_post(req, KeyRule::either));
     if (t == "/acme/key-change") return key_change(verify_post(req, KeyRule::kid));
     auto tail = [&](std::string_view prefix) { return std::string_view(t).substr(prefix.size()); };
-    if (starts_with(t, "/acme/acct/")) {
-        std::string_view rest = tail("/acme/acct/");
-        bool orders = rest.size() > 7 && rest.substr(rest.size() - 7) == "/orders";
-        if (orders) rest.remove_suffix(7);
+    // "<prefix><id>" or "<prefix><id><suffix>": the id, and whether the
+    // suffix was there; 404 for anything else.
+    auto id_in = [&](std::string_view prefix, std::string_view suffix, const char* what) {
+        std::string_view rest = tail(prefix);
+        const bool with = !suffix.empty() && rest.ends_with(suffix);
+        if (with) rest.remove_suffix(suffix.size());
         auto id = parse_id(rest);
-        if (!id) not_found("account " + t);
+        if (!id) not_found(what + (" " + t));
+        return std::pair{*id, with};
+    };
+    if (t.starts_with("/acme/acct/")) {
+        auto [id, orders] = id_in("/acme/acct/", "/orders", "account");
         Verified v = verify_post(req, KeyRule::kid);
-        return orders ? account_orders(v, *id) : account(v, *id);
+        return orders ? account_orders(v, id) : account(v, id);
     }
-    if (starts_with(t, "/acme/order/")) {
-        std::string_view rest = tail("/acme/order/");
-        bool fin = rest.size() > 9 && rest.substr(rest.size() - 9) == "/finalize";
-        if (fin) rest.remove_suffix(9);
-        auto id = parse_id(rest);
-        if (!id) not_found("order " + t);
+    if (t.starts_with("/acme/order/")) {
+        auto [id, fin] = id_in("/acme/order/", "/finalize", "order");
         Verified v = verify_post(req, KeyRule::kid);
-        return fin ? finalize(v, *id) : order(v, *id);
+        return fin ? finalize(v, id) : order(v, id);
     }
-    if (starts_with(t, "/acme/authz/")) {
-        auto id = parse_id(tail("/acme/authz/"));
-        if (!id) not_found("authorization " + t);
-        return authz(verify_post(req, KeyRule::kid), *id);
-    }
-    if (starts_with(t, "/acme/chall/")) {
+    if (t.starts_with("/acme/authz/")) return authz(verify_post(req, KeyRule::kid), id_in("/acme/authz/", "", "authorization").first);
+    if (t.starts_with("/acme/chall/")) {
         std::string_view rest = tail("/acme/chall/");
         auto slash = rest.find('/');
         if (slash == std::string_view::npos) not_found("challenge " + t);
@@ -205,7 +191,7 @@ Response AcmeService::dispatch(const Request& req) {
         if (!id || !type) not_found("challenge " + t);
         return challenge(verify_post(req, KeyRule::kid), *id, *type);
     }
-    if (starts_with(t, "/acme/cert/")) {
+    if (t.starts_with("/acme/cert/")) {
         std::string serial(tail("/acme/cert/"));
         return certificate(verify_post(req, KeyRule::kid), serial);
     }
@@ -267,7 +253,7 @@ AcmeService::Verified AcmeService::verify_post(const Request& req, KeyRule rule)
         if (rule == KeyRule::jwk) refuse(ProblemType::malformed, "this request must carry its key as \"jwk\"");
         const std::string prefix = url("/acme/acct/");
         std::optional<Id> id;
-        if (starts_with(*jws.kid, prefix)) id = parse_id(std::string_view(*jws.kid).substr(prefix.size()));
+        if (jws.kid->starts_with(prefix)) id = parse_id(std::string_view(*jws.kid).substr(prefix.size()));
         if (id) account = store_.find_account(*id);
         if (!account) refuse(ProblemType::account_does_not_exist, "no account " + quote(*jws.kid));
         if (account->status != AccountStatus::valid)
@@ -283,7 +269,25 @@ AcmeService::Verified AcmeService::verify_post(const Request& req, KeyRule rule)
     return Verified{std::move(jws), std::move(account), std::move(*key), req.target};
 }
 
-Account AcmeService::owner_account(const Verified& v) const { return *v.account; }
+Account AcmeService::current_account(Id id) {
+    auto a = store_.find_account(id);
+    if (!a) refuse(ProblemType::account_does_not_exist, "no account " + std::to_string(id));
+    if (a->status != AccountStatus::valid)
+        refuse(ProblemType::unauthorized, "account " + std::to_string(id) + " is " + std::string(to_string(a->status)));
+    return *a;
+}
+
+Response AcmeService::account_response(int status, const Account& a) {
+    Response r = json_response(status, account_json(a));
+    r.headers.emplace_back("Location", url("/acme/acct/" + std::to_string(a.id)));
+    return r;
+}
+
+OrderStatus AcmeService::current_status(const Order& o, const std::vector<Authz>& authzs) const {
+    std::vector<AuthzStatus> st;
+    for (const auto& a : authzs) st.push_back(effective_status(a.status, a.expires, now()));
+    return order_status(o.status, o.expires, st, now());
+}
 
 Jwk AcmeService::account_key(const Account& a) {
     std::lock_guard lock(keys_mutex_);
@@ -316,7 +320,7 @@ std::vector<std::string> check_contacts(const nlohmann::json& j) {
     for (const auto& c : j) {
         if (!c.is_string()) refuse(ProblemType::malformed, "\"contact\" must be an array of URLs");
         const std::string s = c.get<std::string>();
-        if (!starts_with(s, "mailto:"))
+        if (!s.starts_with("mailto:"))
             refuse(ProblemType::unsupported_contact, "contact " + quote(s) + ": only mailto: URLs are supported");
         const std::string addr = s.substr(7);
         bool ok = false;
@@ -347,7 +351,7 @@ Response AcmeService::new_account(const Verified& v) {
         refuse(ProblemType::user_action_required, "agree to the terms of service " + *options_.terms_of_service);
     Account a;
     a.thumbprint = thumbprint;
-    a.spki_sha256 = spki_sha256(v.key.spki_der());
+    a.spki_sha256 = detail::sha256_hex(v.key.spki_der());
     a.jwk = v.key.to_json().dump();
     a.status = AccountStatus::valid;
     if (p.contains("contact")) a.contact = check_contacts(p["contact"]);
@@ -395,43 +399,36 @@ Response AcmeService::new_account(const Verified& v) {
     } catch (const Error& e) {
         if (e.kind() != ErrorKind::exists) throw;
         // A racing newAccount with the same key won, or the EAB key was used meanwhile.
-        if (auto existing = store_.find_account_by_thumbprint(thumbprint)) {
-            Response r = json_response(200, account_json(*existing));
-            r.headers.emplace_back("Location", url("/acme/acct/" + std::to_string(existing->id)));
-            return r;
-        }
+        if (auto existing = store_.find_account_by_thumbprint(thumbprint)) return account_response(200, *existing);
         refuse(ProblemType::unauthorized, "externalAccountBinding: the key id was used meanwhile");
     }
     logger()->info("acme: new account {} ({})", a.id, a.contact.empty() ? "no contact" : a.contact.front());
-    Response r = json_response(201, account_json(a));
-    r.headers.emplace_back("Location", url("/acme/acct/" + std::to_string(a.id)));
-    return r;
+    return account_response(201, a);
 }
 
 Response AcmeService::account(const Verified& v, Id id) {
-    Account a = owner_account(v);
+    Account a = *v.account;
     if (a.id != id) refuse(ProblemType::unauthorized, "this is not the signing account's URL");
     if (!v.jws.payload.empty()) {
         nlohmann::json p = parse_payload(v.jws.payload);
-        bool changed = false;
-        if (p.contains("contact")) {
-            a.contact = check_contacts(p["contact"]);
-            changed = true;
-        }
-        if (p.contains("status")) {
-            if (p["status"] != "deactivated")
-                refuse(ProblemType::malformed, "an account's status can only be set to \"deactivated\"");
-            a.status = AccountStatus::deactivated;
-            changed = true;
-        }
-        if (changed) {
-            store_.update_account(a);
+        std::optional<std::vector<std::string>> contact;
+        if (p.contains("contact")) contact = check_contacts(p["contact"]);
+        const bool deactivate = p.contains("status");
+        if (deactivate && p["status"] != "deactivated")
+            refuse(ProblemType::malformed, "an account's status can only be set to \"deactivated\"");
+        if (contact || deactivate) {
+            // On the row as it is now, not as the JWS check read it: a key
+            // change or a deactivation committed meanwhile stays.
+            store_.transaction([&] {
+                a = current_account(id);
+                if (contact) a.contact = *contact;
+                if (deactivate) a.status = AccountStatus::deactivated;
+                store_.update_account(a);
+            });
             logger()->info("acme: account {} updated ({})", a.id, to_string(a.status));
         }
     }
-    Response r = json_response(200, account_json(a));
-    r.headers.emplace_back("Location", url("/acme/acct/" + std::to_string(a.id)));
-    return r;
+    return account_response(200, a);
 }
 
 Response AcmeService::account_orders(const Verified& v, Id id) {
@@ -457,7 +454,7 @@ Response AcmeService::key_change(const Verified& v) {
     if (!inner.jwk->fits(*inner.alg)) refuse(ProblemType::bad_public_key, "key change: algorithm does not fit the new key");
     if (!verify(inner, *inner.jwk)) refuse(ProblemType::malformed, "key change: the inner signature does not verify");
     nlohmann::json p = parse_payload(inner.payload);
-    Account a = owner_account(v);
+    Account a = *v.account;
     const std::string acct_url = url("/acme/acct/" + std::to_string(a.id));
     if (!p.contains("account") || p["account"] != acct_url)
         refuse(ProblemType::malformed, "key change: \"account\" must be " + acct_url);
@@ -466,8 +463,11 @@ Response AcmeService::key_change(const Verified& v) {
         if (p.contains("oldKey")) old = Jwk::parse(p["oldKey"]);
     } catch (const Error&) {
     }
-    if (!old || old->thumbprint() != a.thumbprint)
-        refuse(ProblemType::malformed, "key change: \"oldKey\" is not the account's current key");
+    auto check_old = [&](const Account& now) {
+        if (!old || old->thumbprint() != now.thumbprint)
+            refuse(ProblemType::malformed, "key change: \"oldKey\" is not the account's current key");
+    };
+    check_old(a);
     const std::string new_tp = inner.jwk->thumbprint();
     if (auto other = store_.find_account_by_thumbprint(new_tp)) {
         Problem pr = Problem::make(ProblemType::malformed, "key change: the new key is already an account's key");
@@ -476,19 +476,23 @@ Response AcmeService::key_change(const Verified& v) {
         r.headers.emplace_back("Location", url("/acme/acct/" + std::to_string(other->id)));
         return r;
     }
-    a.thumbprint = new_tp;
-    a.spki_sha256 = spki_sha256(inner.jwk->spki_der());
-    a.jwk = inner.jwk->to_json().dump();
     try {
-        store_.update_account(a);
+        // On the row as it is now: a deactivation or another key change
+        // committed meanwhile is not undone.
+        store_.transaction([&] {
+            a = current_account(a.id);
+            check_old(a);
+            a.thumbprint = new_tp;
+            a.spki_sha256 = detail::sha256_hex(inner.jwk->spki_der());
+            a.jwk = inner.jwk->to_json().dump();
+            store_.update_account(a);
+        });
     } catch (const Error& e) {
         if (e.kind() != ErrorKind::exists) throw;
         refuse(ProblemType::malformed, 409, "key change: the new key is already an account's key");
     }
     logger()->info("acme: account {} changed its key", a.id);
-    Response r = json_response(200, account_json(a));
-    r.headers.emplace_back("Location", acct_url);
-    return r;
+    return account_response(200, a);
 }
 
 // --- orders and authorizations --------------------------------------------
@@ -501,7 +505,7 @@ nlohmann::json AcmeService::challenge_json(const Authz& a, ChallengeType type) c
                         {"status", to_string(st)},
                         {"token", a.token}};
     if (a.challenge == type) {
-        if (a.validated) j["validated"] = rfc3339(*a.validated);
+        if (a.validated) j["validated"] = format_time(*a.validated);
         if (a.error) j["error"] = nlohmann::json::parse(*a.error, nullptr, false);
         if (a.record) j["validationRecord"] = nlohmann::json::parse(*a.record, nullptr, false);
     }
@@ -518,24 +522,20 @@ nlohmann::json AcmeService::authz_json(const Authz& a) const {
     }
     nlohmann::json j = {{"identifier", a.identifier.to_json()},
                         {"status", to_string(effective_status(a.status, a.expires, now()))},
-                        {"expires", rfc3339(a.expires)},
+                        {"expires", format_time(a.expires)},
                         {"challenges", challenges}};
     if (a.wildcard) j["wildcard"] = true;
     return j;
 }
 
 nlohmann::json AcmeService::order_json(const Order& o, const std::vector<Authz>& authzs) const {
-    std::vector<AuthzStatus> st;
     nlohmann::json urls = nlohmann::json::array();
-    for (const auto& a : authzs) {
-        st.push_back(effective_status(a.status, a.expires, now()));
-        urls.push_back(url("/acme/authz/" + std::to_string(a.id)));
-    }
+    for (const auto& a : authzs) urls.push_back(url("/acme/authz/" + std::to_string(a.id)));
     nlohmann::json ids = nlohmann::json::array();
     for (const auto& id : o.identifiers) ids.push_back(id.to_json());
-    const OrderStatus status = order_status(o.status, o.expires, st, now());
+    const OrderStatus status = current_status(o, authzs);
     nlohmann::json j = {{"status", to_string(status)},
-                        {"expires", rfc3339(o.expires)},
+                        {"expires", format_time(o.expires)},
                         {"identifiers", ids},
                         {"authorizations", urls},
                         {"finalize", url("/acme/order/" + std::to_string(o.id) + "/finalize")}};
@@ -555,7 +555,7 @@ nlohmann::json AcmeService::order_json(const Order& o, const std::vector<Authz>&
 
 Response AcmeService::new_order(const Verified& v) {
     nlohmann::json p = parse_payload(v.jws.payload);
-    const Account acct = owner_account(v);
+    const Account& acct = *v.account;
     if (p.contains("notBefore") || p.contains("notAfter"))
         refuse(ProblemType::malformed, "notBefore and notAfter are not supported: the CA's policy sets the validity");
     if (!p.contains("identifiers") || !p["identifiers"].is_array() || p["identifiers"].empty())
@@ -564,6 +564,10 @@ Response AcmeService::new_order(const Verified& v) {
         refuse(ProblemType::rejected_identifier, "at most " + std::to_string(max_identifiers) + " identifiers per order");
     std::set<Identifier> ids;
     std::vector<Problem> sub;
+    const Policy policy = [&] {
+        auto lock = lock_ca();
+        return ca_.policy();
+    }();
     for (const auto& j : p["identifiers"]) {
         Identifier id;
         try {
@@ -583,8 +587,7 @@ Response AcmeService::new_order(const Verified& v) {
         try {
             SubjectAltNames sans;
             sans.add(id.value);
-            auto lock = lock_ca();
-            ca_.policy().check_names(sans);
+            policy.check_names(sans);
             authority_.check_names(sans);
         } catch (const Error& e) {
             Problem s = problem_from(e, ProblemContext::identifier);
@@ -681,11 +684,16 @@ Response AcmeService::authz(const Verified& v, Id id) {
         if (p.contains("status")) {
             if (p["status"] != "deactivated")
                 refuse(ProblemType::malformed, "an authorization's status can only be set to \"deactivated\"");
-            const AuthzStatus st = effective_status(a->status, a->expires, now());
-            if (st != AuthzStatus::pending && st != AuthzStatus::valid)
-                refuse(ProblemType::malformed, "the authorization is " + std::string(to_string(st)));
-            a->status = AuthzStatus::deactivated;
-            store_.update_authz(*a);
+            // On the row as it is now: a validation's result committed
+            // meanwhile is not undone.
+            store_.transaction([&] {
+                a = store_.find_authz(id);
+                const AuthzStatus st = effective_status(a->status, a->expires, now());
+                if (st != AuthzStatus::pending && st != AuthzStatus::valid)
+                    refuse(ProblemType::malformed, "the authorization is " + std::string(to_string(st)));
+                a->status = AuthzStatus::deactivated;
+                store_.update_authz(*a);
+            });
         }
     }
     return json_response(200, authz_json(*a));
@@ -700,19 +708,23 @@ Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType ty
     bool started = false;
     if (!v.jws.payload.empty()) {
         parse_payload(v.jws.payload);  // "{}" (§7.5.1); its members are ignored
-        if (effective_status(a->status, a->expires, now()) == AuthzStatus::pending && !a->challenge) {
+        // Checked and started on the row as it is now: of two POSTs at
+        // once, one starts the validation.
+        store_.transaction([&] {
+            a = store_.find_authz(authz_id);
+            if (effective_status(a->status, a->expires, now()) != AuthzStatus::pending || a->challenge) return;
             a->challenge = type;
             a->challenge_status = ChallengeStatus::processing;
             store_.update_authz(*a);
             started = true;
-        }
+        });
     }
     r = json_response(200, challenge_json(*a, type));
     r.headers.emplace_back("Link", "<" + url("/acme/authz/" + std::to_string(a->id)) + ">;rel=\"up\"");
     if (started) {
         // Submitted after the commit: a validation never finishes before
         // the row says processing.
-        Account acct = owner_account(v);
+        const Account& acct = *v.account;
         ValidationTask task{a->id, a->identifier, type, a->token, key_authorization(a->token, acct.thumbprint)};
         logger()->info("acme: validating {} {} for authorization {}", to_string(type), a->identifier.value, a->id);
         validator_.submit(std::move(task), [this, id = a->id](ValidationResult res) { validated(id, res); });
@@ -728,7 +740,9 @@ void AcmeService::validated(Id authz_id, const ValidationResult& result) {
             auto a = store_.find_authz(authz_id);
             if (!a || a->challenge_status != ChallengeStatus::processing) return;
             a->challenge_status = result.valid ? ChallengeStatus::valid : ChallengeStatus::invalid;
-            a->status = result.valid ? AuthzStatus::valid : AuthzStatus::invalid;
+            // The challenge's result is recorded; the authorization takes it
+            // only while pending (one deactivated meanwhile stays so, §7.5.2).
+            if (a->status == AuthzStatus::pending) a->status = result.valid ? AuthzStatus::valid : AuthzStatus::invalid;
             a->validated = now();
             a->record = result.record.dump();
             if (!result.valid) {
@@ -800,11 +814,12 @@ Response AcmeService::finalize(const Verified& v, Id id) {
     auto o = store_.find_order(id);
     if (!o || o->account_id != v.account->id) not_found("order " + std::to_string(id));
     auto authzs = store_.authzs_of(id);
-    std::vector<AuthzStatus> st;
-    for (const auto& a : authzs) st.push_back(effective_status(a.status, a.expires, now()));
-    const OrderStatus status = order_status(o->status, o->expires, st, now());
-    if (status != OrderStatus::ready)
-        refuse(ProblemType::order_not_ready, "the order is " + std::string(to_string(status)) + ", not ready");
+    auto check_ready = [&] {
+        const OrderStatus status = current_status(*o, authzs);
+        if (status != OrderStatus::ready)
+            refuse(ProblemType::order_not_ready, "the order is " + std::string(to_string(status)) + ", not ready");
+    };
+    check_ready();
     nlohmann::json p = parse_payload(v.jws.payload);
     if (!p.contains("csr") || !p["csr"].is_string()) refuse(ProblemType::malformed, "finalize needs a \"csr\"");
     auto der = detail::base64url_decode(p["csr"].get<std::string>());
@@ -812,13 +827,12 @@ Response AcmeService::finalize(const Verified& v, Id id) {
     std::optional<CertificateRequest> csr;
     try {
         csr = CertificateRequest::parse(*der, "the CSR");
-        csr->check_signature();
         check_request(*csr, Profile::server);
     } catch (const Error& e) {
         throw Refusal{problem_from(e, ProblemContext::csr)};
     }
     const std::string spki = csr->public_key_der();
-    if (store_.find_account_by_spki(spki_sha256(spki)))
+    if (store_.find_account_by_spki(detail::sha256_hex(spki)))
         refuse(ProblemType::bad_csr, "the CSR's key is an ACME account key");
     // The names: exactly the order's (§7.4), the CN (if any) among them.
     std::set<std::string> want, got;
@@ -842,6 +856,13 @@ Response AcmeService::finalize(const Verified& v, Id id) {
     req.ca_passphrase = options_.ca_passphrase;
     const Id account_id = v.account->id;
     req.also = [&](Inventory&, const Certificate& cert) {
+        // Inside the issuing transaction, on the order as it is now: of two
+        // finalize requests at once, the second finds it valid and rolls
+        // its certificate back.
+        o = store_.find_order(id);
+        if (!o) not_found("order " + std::to_string(id));
+        authzs = store_.authzs_of(id);
+        check_ready();
         // Commits with the certificate: an order is valid exactly when its
         // certificate is recorded.
         o->status = OrderStatus::valid;
@@ -856,7 +877,9 @@ Response AcmeService::finalize(const Verified& v, Id id) {
         logger()->info("acme: order {} issued {} for {}", o->id, issued.certificate.serial_hex(),
                        identifiers_text(o->identifiers));
     } catch (const Error& e) {
-        throw Refusal{problem_from(e, ProblemContext::csr)};
+        Problem p = problem_from(e, ProblemContext::csr);
+        if (p.type == ProblemType::server_internal) throw;  // handle() logs it with its cause
+        throw Refusal{std::move(p)};
     }
     Response r = json_response(200, order_json(*o, authzs));
     r.headers.emplace_back("Location", url("/acme/order/" + std::to_string(o->id)));
@@ -909,6 +932,7 @@ Response AcmeService::revoke_cert(const Verified& v) {
         if (!allowed) {
             allowed = !rec->names.empty();
             const SubjectAltNames sans = cert->names();
+            // "*.x" needs x's wildcard authorization (the store's rule).
             for (const auto& n : sans.dns) allowed = allowed && store_.has_valid_authz(v.account->id, {IdentifierType::dns, n}, now());
             for (const auto& n : sans.ip)
                 allowed = allowed && store_.has_valid_authz(v.account->id, {IdentifierType::ip, n.to_string()}, now());

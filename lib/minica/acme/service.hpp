@@ -143,7 +143,12 @@ private:
 
     enum class KeyRule { jwk, kid, either };
     Verified verify_post(const Request& request, KeyRule rule);
-    Account owner_account(const Verified& v) const;
+    // The account as it is now (inside a transaction: as it stays until the
+    // commit), refused unless valid.
+    Account current_account(Id id);
+    Response account_response(int status, const Account& a);
+    // The order's status now, from it and its authorizations.
+    OrderStatus current_status(const Order& o, const std::vector<Authz>& authzs) const;
     Jwk account_key(const Account& a);
     void validated(Id authz_id, const ValidationResult& result);
 

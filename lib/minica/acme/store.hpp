@@ -127,8 +127,9 @@ public:
     // validates again.
     virtual std::vector<Authz> processing_authzs() = 0;
     // Whether `account_id` holds a valid, unexpired (at `now`) authorization
-    // for this base identifier (revocation by an account that controls
-    // every name, RFC 8555 §7.6).
+    // for this identifier as a certificate names it, "*.x" being x's
+    // wildcard authorization (revocation by an account that controls every
+    // name, RFC 8555 §7.6).
     virtual bool has_valid_authz(Id account_id, const Identifier& identifier, Time now) = 0;
 
     // The ACME account a certificate was issued to (the inventory's record

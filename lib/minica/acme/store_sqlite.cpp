@@ -271,11 +271,12 @@ public:
     bool has_valid_authz(Id account_id, const Identifier& identifier, Time now) override {
         std::lock_guard lock(db_.mutex());
         Stmt s(db_, "SELECT 1 FROM acme_authzs WHERE account_id = ?1 AND type = ?2 AND value = ?3 "
-                    "AND status = 'valid' AND expires > ?4 LIMIT 1");
+                    "AND wildcard = ?5 AND status = 'valid' AND expires > ?4 LIMIT 1");
         s.bind(1, account_id)
             .bind(2, to_string(identifier.type))
-            .bind(3, identifier.value)
-            .bind(4, unix_seconds(now));
+            .bind(3, base_name(identifier))
+            .bind(4, unix_seconds(now))
+            .bind(5, std::int64_t{is_wildcard(identifier)});
         return s.step();
     }
 
