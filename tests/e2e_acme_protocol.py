@@ -260,8 +260,61 @@ class Restart(ProtocolCase):
 
     def test_sigterm_exits_0(self):
         self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
-        self.assertIn("stopped", self.serve.log_text())
+        log = self.serve.log_text()
+        self.assertIn("stopped", log)
+        # Nothing was open: the drain ends at once, not by its deadline.
+        self.assertNotIn("still open", log)
         self.serve.start()
+
+    def test_sigterm_closes_idle_connections_and_exits_0(self):
+        """A keep-alive connection on each listener, idle when the signal
+        comes: each is closed, and the server exits without waiting for
+        the drain's deadline."""
+        import http.client
+        import ssl
+        host, port = self.serve.base.split("//", 1)[1].rsplit(":", 1)
+        https = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=self.root),
+                                            timeout=30)
+        https.request("GET", "/directory")
+        self.assertEqual(https.getresponse().read()[:1], b"{")
+        plain_host, plain_port = self.serve.crl_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        plain = http.client.HTTPConnection(plain_host, int(plain_port), timeout=30)
+        plain.request("GET", "/crl")
+        self.assertEqual(plain.getresponse().status, 200)
+        try:
+            self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
+            log = self.serve.log_text()
+            self.assertIn("stopped", log)
+            self.assertNotIn("still open", log)
+        finally:
+            https.close()
+            plain.close()
+            self.serve.start()
+
+
+class EncryptedCa(unittest.TestCase):
+    def test_the_server_certificate_is_reused_across_restarts(self):
+        """With the CA key encrypted (the passphrase given once, at start),
+        a restarted server finds its certificate still good and serves it
+        again instead of issuing another each time."""
+        import shutil
+        import tempfile
+        from acme_common import Serve
+        tmp = pathlib.Path(tempfile.mkdtemp(prefix="minica-acme-enc-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        ca, env = tmp / "ca", {"MINICA_PASSPHRASE": "open sesame"}
+        r = minica(["init", "--intermediate"], ca=ca, home=tmp, env=env)
+        self.assertEqual(r.code, 0, r)
+        # No validation happens here: the DNS and challenge ports are unused.
+        serve = Serve(ca, tmp, 9, 9, 9, crl=False, env=env)
+        self.addCleanup(serve.kill)
+        self.assertEqual(serve.stop(), 0)
+        self.assertIn("issued the server certificate", serve.log_text())
+        serve.start()
+        self.assertEqual(serve.stop(), 0)
+        self.assertIn("reusing the server certificate", serve.log_text())
+        listed = json.loads(minica(["list", "--json"], ca=ca, home=tmp).out)
+        self.assertEqual([c["names"] for c in listed if c["profile"] == "server"], [["localhost"]], listed)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,7 @@ Verb add_serve(CLI::App& app, const Globals& g) {
 
     return {cmd, [a, &g] {
                 const fs::path dir = g.resolved_ca_dir();
-                if (!CaDirectory::exists(dir))
-                    throw Error(ErrorKind::not_found, "no CA in " + dir.string() + ": create one with minica init");
+                CaDirectory ca = CaDirectory::open(dir);
                 // A server's log is its output: info and above, with a time.
                 auto log = logger();
                 log->set_level(g.quiet ? spdlog::level::err : g.verbose ? spdlog::level::debug : spdlog::level::info);
@@ -77,12 +76,9 @@ Verb add_serve(CLI::App& app, const Globals& g) {
                 o.crl_validity = std::chrono::days(a->crl_days);
                 o.validation_wait = std::chrono::milliseconds(static_cast<long>(a->validation_wait * 1000));
                 o.threads = a->threads;
-                CaDirectory ca = CaDirectory::open(dir);
-                if (ca.key_encrypted()) {
-                    // Asked once, at start: the server signs without a person at hand.
-                    std::string pass = ca_passphrase_source(dir, a->passphrase_file)();
-                    o.ca_passphrase = [pass] { return pass; };
-                }
+                // Asked once, at start: the server signs without a person at hand.
+                if (auto pass = ca_passphrase(ca, a->passphrase_file))
+                    o.ca_passphrase = [p = std::string(pass->view())] { return p; };
                 o.on_ready = [&g](const std::string& directory, const std::string& http) {
                     if (g.quiet) return;
                     std::cout << "ACME directory: " << directory << "\n";

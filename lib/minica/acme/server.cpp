@@ -10,7 +10,6 @@
 #include <array>
 #include <atomic>
 #include <csignal>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -102,7 +101,7 @@ struct OwnCertificate {
     Time renew_at{};
 };
 
-OwnCertificate own_certificate(CaDirectory& ca, const std::vector<std::string>& names,
+OwnCertificate own_certificate(CaDirectory& ca, const Authority& auth, const std::vector<std::string>& names,
                                const std::function<std::string()>& passphrase, bool force_new) {
     const std::filesystem::path dir = ca.path() / "serve";
     const Time t = now();
@@ -111,7 +110,6 @@ OwnCertificate own_certificate(CaDirectory& ca, const std::vector<std::string>& 
         try {
             Certificate cert = Certificate::load(dir / "cert.pem");
             PrivateKey key = PrivateKey::load(dir / "key.pem");
-            Authority auth = ca.authority(std::nullopt);
             const SubjectAltNames want = parse_identities(names);
             bool same_names = cert.names() == want;
             if (same_names && cert.matches(key) && cert.signed_by(auth.certificate()) && t < renew_point(cert) &&
@@ -148,12 +146,27 @@ std::shared_ptr<asio::ssl::context> make_tls(const TlsIdentity& id) {
     return std::make_shared<asio::ssl::context>(ctx);
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+// A connection of either listener, as the server sees it: counted while it
+// lives (the drain on stop ends when none is left) and told when the server
+// stops.
+class Connection {
+public:
+    explicit Connection(Server& server);
+    virtual ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    virtual void stop() = 0;  // the server is stopping: answer what is in hand, then close
+
+protected:
+    Server& server_;
+};
+
+class Session : public Connection, public std::enable_shared_from_this<Session> {
 public:
     Session(Server& server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
-        : server_(server), tls_(std::move(tls)), stream_(beast::tcp_stream(std::move(socket)), *tls_) {}
+        : Connection(server), tls_(std::move(tls)), stream_(beast::tcp_stream(std::move(socket)), *tls_) {}
     void start();
-    void stop();  // the server is stopping: close when idle
+    void stop() override;
 
 private:
     void read();
@@ -164,13 +177,13 @@ private:
     void linger();
     void drain();
 
-    Server& server_;
     std::shared_ptr<asio::ssl::context> tls_;  // outlives the stream (a renewal swaps the server's)
     beast::ssl_stream<beast::tcp_stream> stream_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     bool idle_ = false;
     bool stopping_ = false;
+    std::function<void()> answer_now_;  // a held challenge answer: stop() sends it at once
     bool refused_body_ = false;  // a request over the limits: linger, then close
     unsigned version_ = 11;
     bool keep_alive_ = true;
@@ -181,48 +194,70 @@ private:
 
 class Server {
 public:
-    Server(const ServeOptions& options) : opts_(options), signals_(io_, SIGINT, SIGTERM) {}
+    Server(const ServeOptions& options) : opts_(options), signals_(strand_, SIGINT, SIGTERM) {}
 
     int run();
 
-    asio::io_context& io() { return io_; }
     AcmeService& service() { return *service_; }
     const ServeOptions& options() const { return opts_; }
     bool stopping() const { return stopping_; }
-    void track(const std::shared_ptr<Session>& s) {
-        std::lock_guard lock(sessions_mutex_);
-        sessions_.push_back(s);
+    // From any thread: stop() on the server's strand.
+    void request_stop() {
+        asio::post(strand_, [this] { stop(); });
+    }
+    // Connections, counted from construction to destruction. A weak_ptr
+    // per live one, pruned as they go (a make_shared block stays allocated
+    // while a weak_ptr to it lives).
+    void track(const std::shared_ptr<Connection>& c) {
+        std::lock_guard lock(connections_mutex_);
+        std::erase_if(connections_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
+        connections_.push_back(c);
+    }
+    void opened() {
+        std::lock_guard lock(connections_mutex_);
+        ++live_;
+    }
+    void closed() {
+        std::lock_guard lock(connections_mutex_);
+        if (--live_ == 0 && stopping_) asio::post(strand_, [this] { drained(); });
     }
     std::shared_ptr<asio::ssl::context> tls() {
         std::lock_guard lock(tls_mutex_);
         return tls_;
     }
     Response handle_crl(const std::string& method, const std::string& target, const std::string& if_none_match);
-    void stop();
 
 private:
+    void stop();
+    void drained();
     void accept();
     void accept_http();
+    void accept_again(void (Server::*accept)(), error_code ec);
     void check_certificate();
     void check_crl();
     void publish_crl(const char* why);
 
     ServeOptions opts_;
     asio::io_context io_;
+    // The server's own objects (acceptors, timers, signals) and stop() live
+    // on this strand, never two handlers of theirs at once.
+    asio::strand<asio::io_context::executor_type> strand_{asio::make_strand(io_)};
     asio::signal_set signals_;
     std::optional<tcp::acceptor> acceptor_;
     std::optional<tcp::acceptor> http_acceptor_;
     std::optional<asio::steady_timer> cert_timer_, crl_timer_, drain_timer_;
     std::optional<CaDirectory> ca_;
+    std::optional<Authority> authority_;  // loaded once (the key decrypted once)
     std::unique_ptr<Validator> validator_;
     std::unique_ptr<AcmeService> service_;
     std::vector<std::string> names_;
     Time renew_at_{};
     std::mutex tls_mutex_;
     std::shared_ptr<asio::ssl::context> tls_;
-    std::mutex sessions_mutex_;
-    std::list<std::weak_ptr<Session>> sessions_;
-    bool stopping_ = false;
+    std::mutex connections_mutex_;
+    std::vector<std::weak_ptr<Connection>> connections_;
+    std::size_t live_ = 0;
+    std::atomic<bool> stopping_{false};
 
     // The CRL served on --http-listen: DER, re-signed on a revocation (ours
     // at once; another process's when the inventory's revocation count
@@ -236,6 +271,9 @@ private:
 };
 
 // --- sessions ---------------------------------------------------------------
+
+Connection::Connection(Server& server) : server_(server) { server_.opened(); }
+Connection::~Connection() { server_.closed(); }
 
 void Session::start() {
     error_code ec;
@@ -270,6 +308,8 @@ void Session::stop() {
         if (self->idle_ && self->parser_ && !self->parser_->got_some()) {
             beast::get_lowest_layer(self->stream_).cancel();
         }
+        // A challenge answer held for its validation: answered now.
+        if (auto answer = std::exchange(self->answer_now_, nullptr)) answer();
     });
 }
 
@@ -324,9 +364,13 @@ void Session::on_read(error_code ec) {
         const ChallengeType type = *res.await_type;
         auto finish = [self = shared_from_this(), wait, authz, type, fallback = std::move(res)]() mutable {
             if (wait->done.exchange(true)) return;
+            self->answer_now_ = nullptr;  // (it holds this session)
             wait->timer.cancel();
             Response view = self->server_.service().challenge_view(authz, type);
             self->respond(view.status == 200 ? std::move(view) : std::move(fallback));
+        };
+        answer_now_ = [w = std::weak_ptr(wait)] {
+            if (auto wt = w.lock()) wt->timer.cancel();  // the timer's handler answers, on this strand
         };
         wait->timer.expires_after(server_.options().validation_wait);
         wait->timer.async_wait(asio::bind_executor(stream_.get_executor(), [finish](error_code) mutable { finish(); }));
@@ -397,16 +441,24 @@ void Session::close() {
 // The plain-HTTP listener: /crl and /root-crl only, one request at a time
 // per connection, no TLS (a CRL over https would need the CA to verify the
 // CA; Windows fetches CRLs over http only).
-class PlainSession : public std::enable_shared_from_this<PlainSession> {
+class PlainSession : public Connection, public std::enable_shared_from_this<PlainSession> {
 public:
-    PlainSession(Server& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+    PlainSession(Server& server, tcp::socket socket) : Connection(server), stream_(std::move(socket)) {}
     void read() {
         if (server_.stopping()) return close();
         req_ = {};
+        reading_ = true;
         stream_.expires_after(idle_timeout);
         bhttp::async_read(stream_, buffer_, req_, [self = shared_from_this()](error_code ec, std::size_t) {
+            self->reading_ = false;
             if (ec) return self->close();
             self->answer();
+        });
+    }
+    void stop() override {
+        // Waiting for a request: close now; answering one: close after it.
+        asio::post(stream_.get_executor(), [self = shared_from_this()] {
+            if (self->reading_) self->stream_.cancel();
         });
     }
 
@@ -433,10 +485,10 @@ private:
         stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream_.socket().close(ignored);
     }
-    Server& server_;
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     bhttp::request<bhttp::empty_body> req_;
+    bool reading_ = false;
 };
 
 // --- the server -------------------------------------------------------------
@@ -561,7 +613,7 @@ void Server::check_certificate() {
         if (now() >= renew_at_) {
             try {
                 auto ca_lock = service_->lock_ca();
-                OwnCertificate own = own_certificate(*ca_, names_, opts_.ca_passphrase, true);
+                OwnCertificate own = own_certificate(*ca_, *authority_, names_, opts_.ca_passphrase, true);
                 ca_lock.unlock();
                 auto ctx = make_tls(own.identity);
                 std::lock_guard lock(tls_mutex_);
@@ -575,14 +627,15 @@ void Server::check_certificate() {
     });
 }
 
+// The accept handlers run on strand_ (the acceptors' executor); each
+// connection gets a strand of its own.
 void Server::accept() {
     acceptor_->async_accept(asio::make_strand(io_), [this](error_code ec, tcp::socket socket) {
         if (stopping_) return;
-        if (!ec) {
-            auto s = std::make_shared<Session>(*this, std::move(socket), tls());
-            track(s);
-            s->start();
-        }
+        if (ec) return accept_again(&Server::accept, ec);
+        auto s = std::make_shared<Session>(*this, std::move(socket), tls());
+        track(s);
+        s->start();
         accept();
     });
 }
@@ -590,8 +643,21 @@ void Server::accept() {
 void Server::accept_http() {
     http_acceptor_->async_accept(asio::make_strand(io_), [this](error_code ec, tcp::socket socket) {
         if (stopping_) return;
-        if (!ec) std::make_shared<PlainSession>(*this, std::move(socket))->read();
+        if (ec) return accept_again(&Server::accept_http, ec);
+        auto s = std::make_shared<PlainSession>(*this, std::move(socket));
+        track(s);
+        s->read();
         accept_http();
+    });
+}
+
+// After a failed accept (out of file descriptors, say): again in a moment,
+// not at once (that would spin).
+void Server::accept_again(void (Server::*accept)(), error_code ec) {
+    logger()->warn("serve: accepting a connection: {}", ec.message());
+    auto pause = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(100));
+    pause->async_wait([this, pause, accept](error_code e) {
+        if (!e && !stopping_) (this->*accept)();
     });
 }
 
@@ -605,13 +671,7 @@ void Server::stop() {
     if (cert_timer_) cert_timer_->cancel();
     if (crl_timer_) crl_timer_->cancel();
     signals_.cancel();
-    {
-        std::lock_guard lock(sessions_mutex_);
-        for (auto& w : sessions_)
-            if (auto s = w.lock()) s->stop();
-        sessions_.clear();
-    }
-    drain_timer_.emplace(io_);
+    drain_timer_.emplace(strand_);
     drain_timer_->expires_after(drain_timeout);
     drain_timer_->async_wait([this](error_code ec) {
         if (!ec) {
@@ -619,13 +679,29 @@ void Server::stop() {
             io_.stop();
         }
     });
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+        std::lock_guard lock(connections_mutex_);
+        for (auto& w : connections_)
+            if (auto c = w.lock()) open.push_back(std::move(c));
+        connections_.clear();
+        if (live_ == 0) asio::post(strand_, [this] { drained(); });
+    }
+    // Outside the lock: the last reference may go here, and a connection's
+    // destructor takes the lock.
+    for (auto& c : open) c->stop();
+}
+
+// Every connection is gone: nothing to wait for.
+void Server::drained() {
+    if (drain_timer_) drain_timer_->cancel();
 }
 
 int Server::run() {
     ca_ = CaDirectory::open(opts_.ca_dir);
     names_ = opts_.hostnames.empty() ? std::vector<std::string>{"localhost"} : opts_.hostnames;
     const tcp::endpoint ep = parse_endpoint(opts_.listen, "--listen");
-    acceptor_.emplace(io_);
+    acceptor_.emplace(strand_);
     acceptor_->open(ep.protocol());
     acceptor_->set_option(tcp::acceptor::reuse_address(true));
     error_code ec;
@@ -636,7 +712,7 @@ int Server::run() {
     std::string http_url;
     if (opts_.http_listen) {
         const tcp::endpoint hep = parse_endpoint(*opts_.http_listen, "--http-listen");
-        http_acceptor_.emplace(io_);
+        http_acceptor_.emplace(strand_);
         http_acceptor_->open(hep.protocol());
         http_acceptor_->set_option(tcp::acceptor::reuse_address(true));
         http_acceptor_->bind(hep, ec);
@@ -647,7 +723,8 @@ int Server::run() {
                    ":" + std::to_string(hp.port());
     }
 
-    OwnCertificate own = own_certificate(*ca_, names_, opts_.ca_passphrase, false);
+    authority_ = ca_->authority(opts_.ca_passphrase ? std::optional<std::string>(opts_.ca_passphrase()) : std::nullopt);
+    OwnCertificate own = own_certificate(*ca_, *authority_, names_, opts_.ca_passphrase, false);
     tls_ = make_tls(own.identity);
     renew_at_ = own.renew_at;
 
@@ -666,27 +743,26 @@ int Server::run() {
     so.validity = opts_.validity;
     so.ca_passphrase = opts_.ca_passphrase;
     if (opts_.http_listen) so.on_revoked = [this] { publish_crl("revoked over ACME"); };
-    service_ = std::make_unique<AcmeService>(*ca_, ca_->authority(opts_.ca_passphrase ? std::optional<std::string>(opts_.ca_passphrase()) : std::nullopt),
-                                             *validator_, so);
+    service_ = std::make_unique<AcmeService>(*ca_, *authority_, *validator_, so);
     if (opts_.http_listen) {
         publish_crl("start");
-        crl_timer_.emplace(io_);
+        crl_timer_.emplace(strand_);
         check_crl();
     }
     service_->resume_validations();
 
     signals_.async_wait([this](error_code e, int sig) {
         if (!e) logger()->info("serve: {} received", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        asio::post(io_, [this] { stop(); });
+        stop();  // on strand_ (the signal set's executor)
     });
-    cert_timer_.emplace(io_);
+    cert_timer_.emplace(strand_);
     check_certificate();
     accept();
     if (http_acceptor_) accept_http();
     {
         std::lock_guard lock(running_mutex);
         running = this;
-        if (stop_requested) asio::post(io_, [this] { stop(); });
+        if (stop_requested) request_stop();
         stop_requested = false;
     }
     logger()->info("serve: ACME directory {}/directory{}", so.base_url,
@@ -716,8 +792,7 @@ int serve(const ServeOptions& options) {
 void stop_serving() noexcept {
     std::lock_guard lock(running_mutex);
     if (running) {
-        Server* s = running;
-        asio::post(s->io(), [s] { s->stop(); });
+        running->request_stop();
     } else {
         stop_requested = true;
     }
