@@ -188,8 +188,8 @@ class Worker:
             chal = json.loads(self.post(ch["url"], {})[2])
             if chal["status"] != "valid":
                 self.poll(a, ("valid",))
-        if order["status"] != "ready":
-            order = self.poll(order_url, ("ready", "valid"))
+        # Every authorization is valid: the order is ready (RFC 8555 §7.1.6),
+        # finalize without fetching it again.
         _, der = make_csr([name])
         order = json.loads(self.post(order["finalize"], {"csr": b64u(der)})[2])
         if order["status"] != "valid":
@@ -205,10 +205,13 @@ def drive(directory, root, responder, workers, orders, warmup, pid, label):
         w.register()
     errors = []
 
+    completed = []
+
     def run(w, n, tag):
         try:
             for i in range(n):
                 w.order(f"{label}-{tag}-{id(w) % 100000}-{i}.bench.test")
+                completed.append(tag)
         except Exception as e:  # noqa: BLE001
             errors.append(repr(e))
 
@@ -226,9 +229,10 @@ def drive(directory, root, responder, workers, orders, warmup, pid, label):
     batch(orders, "run")
     wall, cpu = time.monotonic() - t0, cpu_seconds(pid) - cpu0
     jws = sum(w.jws_count for w in ws) - jws_before
-    return {"orders": orders, "errors": errors[:3], "error_count": len(errors), "seconds": round(wall, 2),
-            "orders_per_s": round(orders / wall, 1), "server_cpu_ms_per_order": round(1000 * cpu / orders, 3),
-            "jws_per_order": round(jws / orders, 2)}
+    done = max(1, completed.count("run"))  # per completed order: a failed worker stops early
+    return {"orders": orders, "completed": completed.count("run"), "errors": errors[:3], "error_count": len(errors),
+            "seconds": round(wall, 2), "orders_per_s": round(done / wall, 1),
+            "server_cpu_ms_per_order": round(1000 * cpu / done, 3), "jws_per_order": round(jws / done, 2)}
 
 
 def crl_load(crl_url, pid, workers, requests, seconds=10):
@@ -381,12 +385,14 @@ def main():
         sign_s, verify_s, ecdh_s = openssl_speed()
         if sign_s and ecdh_s:
             jws = result["minica"]["jws_per_order"]
-            # The order's JWS verifications, the certificate's signature, and
-            # one TLS handshake (the server's side: an ECDHE key and its
-            # agreement, two P-256 operations, and a P-256 signature).
-            floor = 1000 * (jws / verify_s + 1 / sign_s + 2 / ecdh_s + 1 / sign_s)
+            # The order's JWS verifications and its CSR's, the certificate's
+            # signature, and one TLS handshake (the definition; the
+            # run itself keeps one connection per worker): the server's side,
+            # an ECDHE key and its agreement (two P-256 operations) and a
+            # signature.
+            floor = 1000 * ((jws + 1) / verify_s + 1 / sign_s + 2 / ecdh_s + 1 / sign_s)
             result["floor"] = {"ecdsa_p256_sign_per_s": sign_s, "ecdsa_p256_verify_per_s": verify_s,
-                               "ecdh_p256_per_s": ecdh_s, "verifies_per_order": jws, "signatures_per_order": 1,
+                               "ecdh_p256_per_s": ecdh_s, "verifies_per_order": jws + 1, "signatures_per_order": 1,
                                "tls_handshakes_per_order": 1,
                                "cpu_ms_per_order": round(floor, 3),
                                # The same with the order's four durable commits

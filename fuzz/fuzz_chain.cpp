@@ -3,8 +3,9 @@
 // certificate it returns is one d2i_X509 reads whole, and survives the
 // accessors a chain's reader calls (`minica inspect`, `minica verify`).
 // Differentially, detail::pem_block_der (the inventory checks a stored PEM
-// by its DER's SHA-256 without parsing it): never a crash, and where both
-// read the text, the first block's DER is the first certificate's.
+// by its DER's SHA-256 without parsing it): never a crash; where both read
+// the text, the first block's DER is the first certificate's; and it reads
+// back every certificate's own PEM (what the inventory stores) as its DER.
 #include <nlohmann/json.hpp>
 #include <openssl/x509.h>
 
@@ -23,6 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fuzz::require(std::string_view(chain.front().der()) == *first,
                       "pem_block_der's DER is not the first certificate chain_from_pem read");
     for (const auto& c : chain) {
+        fuzz::require(minica::detail::pem_block_der(c.to_pem(), "CERTIFICATE") == c.der(),
+                      "pem_block_der does not read a certificate's own PEM as its DER");
         const auto* p = reinterpret_cast<const unsigned char*>(c.der().data());
         minica::detail::X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(c.der().size())));
         fuzz::require(x && p == reinterpret_cast<const unsigned char*>(c.der().data()) + c.der().size(),

@@ -131,11 +131,8 @@ class Lego(ClientCase):
                            env={"LEGO_CA_CERTIFICATES": str(self.root)})
 
     def test_http01_tls_alpn01_renew_and_revoke(self):
-        started = time.monotonic()
         self.lego("-d", "lego.test", "--key-type", "ec256", "--http", "--http.port", f"127.0.0.1:{self.http_port}",
                   "run")
-        # Synchronous answers: no 5-second poll of lego's was needed.
-        self.assertLess(time.monotonic() - started, 10)
         crt = self.tmp / "lego" / "certificates"
         self.check_certificate(crt / "lego.test.crt", ["lego.test"])
         self.lego("-d", "alpn.lego.test", "--key-type", "ec384", "--tls", "--tls.port", f"127.0.0.1:{self.tls_port}",

@@ -1070,13 +1070,16 @@ class CorruptInventory(Base):
             if ic.serial_hex(cert) == target["serial"]:
                 pem = m
         self.assertIsNotNone(pem, "the PEM is stored as text")
-        # Flip one base64 character of the signature (near the end): same length, still base64.
-        i = pem.end(1) - 10
+        # Flip one base64 character inside the body (the second line): same
+        # length, still base64, so the PEM reads but is not the certificate
+        # recorded.
+        i = pem.start(1) + 100
+        self.assertNotIn(data[i], b"\n-")
         data[i] = ord("A") if data[i] != ord("A") else ord("B")
         self.restore(bytes(data))
         r = self.m(self.ca, "revoke", target["serial"])
         self.assertEqual(r.code, 1, repr(r))
-        self.assertIn("corrupt record " + target["serial"], r.err)
+        self.assertIn("corrupt record " + target["serial"] + " (the PEM does not match the recorded fingerprint)", r.err)
         self.assertIn(str(self.ca / "inventory.db"), r.err)
         rows = self.listing(self.ca)
         self.assertEqual(rows, self.rows, "the refused revoke changed nothing")

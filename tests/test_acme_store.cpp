@@ -27,6 +27,7 @@
 #include "minica/detail/ossl.hpp"
 #include "minica/error.hpp"
 #include "minica/inventory.hpp"
+#include "minica/testing/ca.hpp"
 
 namespace fs = std::filesystem;
 using namespace minica;
@@ -36,18 +37,7 @@ namespace {
 
 const Time t0 = Time{std::chrono::seconds{1767225600}};  // 2026-01-01T00:00:00Z (DESIGN §12)
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "minica-acme-store-XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using testing::TempDir;
 
 // tests/data/ca-v1, found from this file's path (the compiler's, relative to
 // the build directory, which is where meson runs the tests) or from
@@ -65,7 +55,7 @@ fs::path fixture_dir() {
 // A private copy of the release's inventory (the fixture itself stays as
 // committed: opening migrates in place).
 fs::path copy_v1(const TempDir& dir, const std::string& name = "inventory.db") {
-    const fs::path to = dir.path / name;
+    const fs::path to = dir.path() / name;
     fs::copy_file(fixture_dir() / "inventory.db", to);
     fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write);
     return to;
@@ -122,7 +112,7 @@ void check_refused(const fs::path& db, const std::string& message) {
 
 TEST_CASE("a new inventory is schema version 2, the same as a migrated version 1 one") {
     TempDir dir;
-    const fs::path fresh = dir.path / "fresh.db";
+    const fs::path fresh = dir.path() / "fresh.db";
     open_sqlite_inventory(fresh);
     const fs::path old = copy_v1(dir);
     CHECK(RawDb(old).one("PRAGMA user_version") == "1");
@@ -355,7 +345,7 @@ struct Boom : std::runtime_error {
 
 TEST_CASE("accounts: every field round trips; a key belongs to one account") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Account a = account("a");
     a.eab_kid = "kid-1";
@@ -410,7 +400,7 @@ TEST_CASE("accounts: every field round trips; a key belongs to one account") {
 
 TEST_CASE("EAB keys bind once") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     const std::string hmac("\x00\x01\xff secret", 10);  // raw bytes, NUL included
     store.insert_eab(EabKey{.kid = "kid-1", .hmac_key = hmac, .created_at = t0});
@@ -448,7 +438,7 @@ TEST_CASE("EAB keys bind once") {
 
 TEST_CASE("orders and authorizations: every field round trips") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Account a = account("a");
     store.insert_account(a);
@@ -469,7 +459,7 @@ TEST_CASE("orders and authorizations: every field round trips") {
     CHECK_FALSE(got->replaces);
     // Stored as canonical sorted JSON text.
     {
-        RawDb raw(dir.path / "inventory.db");
+        RawDb raw(dir.path() / "inventory.db");
         CHECK(raw.one("SELECT identifiers FROM acme_orders") ==
               R"([{"type":"dns","value":"*.a.test"},{"type":"dns","value":"b.test"},{"type":"ip","value":"192.0.2.1"}])");
     }
@@ -546,7 +536,7 @@ TEST_CASE("orders and authorizations: every field round trips") {
 
 TEST_CASE("one replacement per certificate, unless the order replacing it is invalid") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Account a = account("a");
     store.insert_account(a);
@@ -569,7 +559,7 @@ TEST_CASE("one replacement per certificate, unless the order replacing it is inv
 
 TEST_CASE("has_valid_authz: valid, this account, this name, not expired") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Account a = account("a"), b = account("b");
     store.insert_account(a);
@@ -592,7 +582,7 @@ TEST_CASE("has_valid_authz: valid, this account, this name, not expired") {
 
 TEST_CASE("transaction: everything or nothing") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Account a = account("a");
     store.insert_account(a);
@@ -623,7 +613,7 @@ TEST_CASE("transaction: everything or nothing") {
     REQUIRE(keys.size() == 1);
     CHECK(keys[0].kid == "k");
     // The lock is free: another connection writes at once.
-    auto other = open_sqlite_inventory(dir.path / "inventory.db");
+    auto other = open_sqlite_inventory(dir.path() / "inventory.db");
     Account b = account("b");
     other->acme().insert_account(b);
     CHECK(store.find_account(b.id));
@@ -631,7 +621,7 @@ TEST_CASE("transaction: everything or nothing") {
 
 TEST_CASE("finalize: the certificate and the order commit together inside Inventory::issue") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Account a = account("a");
     store.insert_account(a);
@@ -671,7 +661,7 @@ TEST_CASE("finalize: the certificate and the order commit together inside Invent
 
 TEST_CASE("the account of a certificate") {
     TempDir dir;
-    auto inv = open_sqlite_inventory(dir.path / "inventory.db");
+    auto inv = open_sqlite_inventory(dir.path() / "inventory.db");
     auto& store = inv->acme();
     Certificate cert = issue(*inv, "plain.test");
     CHECK_FALSE(store.certificate_account(cert.serial_hex()));
@@ -701,7 +691,7 @@ TEST_CASE("the account of a certificate") {
 
 TEST_CASE("a restarted server finds pending orders and processing authorizations") {
     TempDir dir;
-    const fs::path db = dir.path / "inventory.db";
+    const fs::path db = dir.path() / "inventory.db";
     acme::Id order_id = 0, processing_id = 0, account_id = 0;
     {
         auto inv = open_sqlite_inventory(db);
@@ -737,7 +727,7 @@ TEST_CASE("a restarted server finds pending orders and processing authorizations
 
 TEST_CASE("a damaged row is Error(store), never a default") {
     TempDir dir;
-    const fs::path db = dir.path / "inventory.db";
+    const fs::path db = dir.path() / "inventory.db";
     auto inv = open_sqlite_inventory(db);
     auto& store = inv->acme();
     Account a = account("a");

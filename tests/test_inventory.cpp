@@ -17,6 +17,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include "minica/authority.hpp"
 #include "minica/error.hpp"
@@ -546,6 +547,44 @@ TEST_CASE("a truncated or corrupt inventory is an error, never an empty listing"
         expect_store_error(bad, "empty");
         CHECK(fs::file_size(bad) == 0);  // left as it was
     }
+}
+
+TEST_CASE("a record whose PEM is not the certificate recorded is refused, never handed out") {
+    TempDir dir;
+    const fs::path db = dir.path / "inventory.db";
+    std::string a, b;
+    {
+        auto inv = open_sqlite_inventory(db);
+        a = issue(*inv, "a.example").serial_hex();
+        b = issue(*inv, "b.example").serial_hex();
+    }
+    auto set_pem = [&](const std::string& serial, const std::string& sql_pem) {
+        sqlite3* raw = nullptr;
+        REQUIRE(sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+        const std::string sql = "UPDATE pems SET pem = " + sql_pem +
+                                " WHERE id = (SELECT id FROM certificates WHERE serial = '" + serial + "')";
+        CHECK(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+        CHECK(sqlite3_changes(raw) == 1);
+        sqlite3_close_v2(raw);
+    };
+    auto refused = [&](const std::string& serial, const std::string& why) {
+        auto inv = open_sqlite_inventory(db);
+        try {
+            inv->find(serial);
+            FAIL("found " << serial);
+        } catch (const Error& e) {
+            CHECK(e.kind() == ErrorKind::store);
+            CHECK(std::string(e.what()).find("corrupt record " + serial + " (" + why + ")") != std::string::npos);
+        }
+    };
+    // Another certificate's PEM, itself sound: only the fingerprint tells.
+    set_pem(a, "(SELECT p.pem FROM pems p JOIN certificates c ON c.id = p.id WHERE c.serial = '" + b + "')");
+    refused(a, "the PEM does not match the recorded fingerprint");
+    set_pem(a, "'not a PEM at all'");
+    refused(a, "unreadable PEM");
+    set_pem(a, "'-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'");
+    refused(a, "unreadable PEM");
+    CHECK(open_sqlite_inventory(db)->find(b));  // the other record is untouched
 }
 
 TEST_CASE("an unopenable path is Error(store)") {
