@@ -348,6 +348,24 @@ TEST_CASE("CaDirectory: an encrypted key") {
     CHECK(kind_of([&] { ca.authority("wrong horse"); }) == ErrorKind::passphrase);
     Authority a = ca.authority("correct horse");
     CHECK(a.certificate() == Certificate::load(ca.cert_path()));
+
+    // Loaded once: issuing and signing CRLs afterwards ask for nothing.
+    int asked = 0;
+    auto pass = [&] {
+        ++asked;
+        return std::string("correct horse");
+    };
+    CHECK(kind_of([&] { ca.loaded_authority(); }) == ErrorKind::passphrase);
+    CHECK(ca.loaded_authority(pass)->certificate() == a.certificate());
+    CHECK(ca.loaded_authority(pass) == ca.loaded_authority());
+    IssueRequest issue;
+    issue.names = {"once.example"};
+    issue.ca_passphrase = pass;
+    ca.issue(issue);
+    CrlRequest crl;
+    crl.ca_passphrase = pass;
+    ca.publish_crls(crl);
+    CHECK(asked == 1);
 }
 
 TEST_CASE("CaDirectory: with an intermediate") {

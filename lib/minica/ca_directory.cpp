@@ -460,7 +460,7 @@ PublishedCrls CaDirectory::publish_crls(const CrlRequest& r) {
     if (root) check_writable({root_out}, replace_root);
 
     AskedPassphrase passphrase(r.ca_passphrase);
-    Authority ca = authority(passphrase(key_encrypted()));
+    const Authority& ca = *loaded_authority([&] { return std::string(*passphrase(true)); });
     std::optional<Authority> root_ca;
     if (root) {
         PrivateKey key = PrivateKey::load(root_key, passphrase(pem_key_encrypted(root_key)));
@@ -505,6 +505,22 @@ Authority CaDirectory::authority(std::optional<std::string_view> passphrase) con
     } catch (const Error& e) {
         throw Error(e.kind(), cert_file.string() + ": " + e.what(), e.openssl_queue());
     }
+}
+
+std::shared_ptr<const Authority> CaDirectory::loaded_authority(const std::function<std::string()>& passphrase) {
+    if (authority_) return authority_;
+    if (!key_encrypted()) return authority_ = std::make_shared<const Authority>(authority());
+    if (!passphrase)
+        throw Error(ErrorKind::passphrase, key_path().string() + " is encrypted and no passphrase was given");
+    std::string pass = passphrase();
+    try {
+        authority_ = std::make_shared<const Authority>(authority(pass));
+    } catch (...) {
+        OPENSSL_cleanse(pass.data(), pass.size());
+        throw;
+    }
+    OPENSSL_cleanse(pass.data(), pass.size());
+    return authority_;
 }
 
 namespace {
@@ -751,17 +767,13 @@ Issued CaDirectory::issue(const IssueRequest& r, Prepared& p, bool close_invento
     }
 
     // The CA loaded and the key made beside the inventory's opening; with
-    // the CA loaded, the inventory open and no key to make (a server issuing
-    // for CSRs), there is nothing worth a thread.
+    // the inventory open already, there is nothing to do beside them.
     std::optional<PrivateKey> key = r.key;
     auto side = [&] {
-        if (!authority_)
-            authority_ = std::make_shared<const Authority>(
-                authority(need_pass ? std::optional<std::string_view>(ca_pass.value) : std::nullopt));
-        authority_->check_names(names);
+        loaded_authority([&] { return ca_pass.value; })->check_names(names);
         if (!r.csr && !key) key = PrivateKey::generate(key_type);
     };
-    if (authority_ && inventory_ && (r.csr || key)) {
+    if (inventory_) {
         side();
     } else {
         beside(side, [&] { inventory(); });

@@ -212,6 +212,11 @@ public:
     // not match is Error(policy) "CA key <key> does not match <cert>"; a wrong or
     // missing passphrase is Error(passphrase).
     Authority authority(std::optional<std::string_view> passphrase = std::nullopt) const;
+    // The same, loaded once per CaDirectory (the key decrypted once, the
+    // passphrase asked only then) and shared by everything this object
+    // signs afterwards: issue(), publish_crls(), a server's own use.
+    // Error(passphrase) when the key is encrypted and no passphrase is given.
+    std::shared_ptr<const Authority> loaded_authority(const std::function<std::string()>& passphrase = {});
     Policy policy() const;  // policy.json (read again when it changed)
     // publication.json (empty when absent), read again when the file changes.
     const Publication& publication();
@@ -294,7 +299,7 @@ private:
     Issued issue(const IssueRequest& request, Prepared& prepared, bool close_inventory_after);
     std::filesystem::path dir_;
     std::shared_ptr<Inventory> inventory_;
-    std::shared_ptr<const Authority> authority_;  // loaded by the first issue()
+    std::shared_ptr<const Authority> authority_;  // loaded_authority(), or the first issue() or CRL
     std::optional<Publication> publication_;       // read by publication(), again when the file changes
     std::array<std::int64_t, 4> publication_stamp_{};  // its inode, size, mtime (s, ns); 0s: absent
     mutable std::optional<Policy> policy_;              // policy.json, read again when it changes

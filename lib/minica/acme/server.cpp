@@ -247,7 +247,7 @@ private:
     std::optional<tcp::acceptor> http_acceptor_;
     std::optional<asio::steady_timer> cert_timer_, crl_timer_, drain_timer_;
     std::optional<CaDirectory> ca_;
-    std::optional<Authority> authority_;  // loaded once (the key decrypted once)
+    std::shared_ptr<const Authority> authority_;  // the CaDirectory's, loaded once (the key decrypted once)
     std::unique_ptr<Validator> validator_;
     std::unique_ptr<AcmeService> service_;
     std::vector<std::string> names_;
@@ -723,7 +723,7 @@ int Server::run() {
                    ":" + std::to_string(hp.port());
     }
 
-    authority_ = ca_->authority(opts_.ca_passphrase ? std::optional<std::string>(opts_.ca_passphrase()) : std::nullopt);
+    authority_ = ca_->loaded_authority(opts_.ca_passphrase);
     OwnCertificate own = own_certificate(*ca_, *authority_, names_, opts_.ca_passphrase, false);
     tls_ = make_tls(own.identity);
     renew_at_ = own.renew_at;
