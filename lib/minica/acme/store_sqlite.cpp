@@ -50,7 +50,7 @@ std::string identifiers_json(std::vector<Identifier> ids) {
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     nlohmann::json j = nlohmann::json::array();
-    for (const auto& id : ids) j.push_back({{"type", to_string(id.type)}, {"value", id.value}});
+    for (const auto& id : ids) j.push_back(id.to_json());
     return j.dump();
 }
 
@@ -98,30 +98,29 @@ public:
         std::lock_guard lock(db_.mutex());
         Stmt s(db_, "INSERT INTO acme_accounts (thumbprint, spki_sha256, jwk, status, contact, eab_kid, created_at) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-        s.bind(1, account.thumbprint)
-            .bind(2, account.spki_sha256)
-            .bind(3, account.jwk)
-            .bind(4, to_string(account.status))
-            .bind(5, nlohmann::json(account.contact).dump())
-            .bind(7, unix_seconds(account.created_at));
-        bind_opt(s, 6, account.eab_kid);
+        bind_account(s, account).bind(7, unix_seconds(account.created_at));
         write(s, "this account key is another account's already");
         account.id = db_.last_insert_rowid();
     }
 
     void update_account(const Account& account) override {
         std::lock_guard lock(db_.mutex());
-        Stmt s(db_, "UPDATE acme_accounts SET thumbprint = ?2, spki_sha256 = ?3, jwk = ?4, status = ?5, "
-                    "contact = ?6, eab_kid = ?7 WHERE id = ?1");
-        s.bind(1, account.id)
-            .bind(2, account.thumbprint)
-            .bind(3, account.spki_sha256)
-            .bind(4, account.jwk)
-            .bind(5, to_string(account.status))
-            .bind(6, nlohmann::json(account.contact).dump());
-        bind_opt(s, 7, account.eab_kid);
+        Stmt s(db_, "UPDATE acme_accounts SET thumbprint = ?1, spki_sha256 = ?2, jwk = ?3, status = ?4, "
+                    "contact = ?5, eab_kid = ?6 WHERE id = ?7");
+        bind_account(s, account).bind(7, account.id);
         write(s, "this account key is another account's already");
         if (db_.changes() == 0) not_found("ACME account " + std::to_string(account.id));
+    }
+
+    // ?1 to ?6: the columns an account's insert and update share.
+    static Stmt& bind_account(Stmt& s, const Account& account) {
+        s.bind(1, account.thumbprint)
+            .bind(2, account.spki_sha256)
+            .bind(3, account.jwk)
+            .bind(4, to_string(account.status))
+            .bind(5, nlohmann::json(account.contact).dump());
+        bind_opt(s, 6, account.eab_kid);
+        return s;
     }
 
     std::optional<Account> find_account(Id id) override {

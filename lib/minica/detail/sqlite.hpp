@@ -89,7 +89,6 @@ public:
         sqlite3_reset(s_);
         sqlite3_clear_bindings(s_);
     }
-    int rc() const noexcept { return last_rc_; }
 
     std::int64_t integer(int i) const { return sqlite3_column_int64(s_, i); }
     bool null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
