@@ -30,12 +30,12 @@ process per run (2.4 can deadlock under load), its HTTPS certificate issued
 by a minica CA made here. minica serve runs with its defaults
 (synchronous=FULL: every commit fsync'd).
 
-Measured (2-core VM, OpenSSL 3.0.x, Debian 12; session 8, two runs): minica
-4.2-4.8 ms/order, Pebble 9.3-9.8 ms/order (0.43-0.51x; the target 0.2x is
-not met), 138-182 orders/s against 36-38 (3.9-4.8x); floor 0.49 ms, 1.0 ms
-with the four durable commits (0.13 ms of CPU each). /crl: 4,900-6,000
-requests/s, 50-56 us of server CPU each. Run to run, figures move by
-about 10% on this VM.
+Measured (2-core VM, OpenSSL 3.0.x, Debian 12; session 8, two runs, five
+JWS per order): minica 3.1-3.4 ms/order, Pebble 6.7-8.2 ms/order
+(0.42-0.47x; the target 0.2x is not met), 235-244 orders/s against 33-40
+(6-7x); floor 0.41-0.46 ms, 0.91-0.95 ms with the four durable commits
+(0.12-0.13 ms of CPU each). /crl: 6,500-8,700 requests/s, 46-53 us of
+server CPU each. Run to run, figures move by 10-20% on this VM.
 
 Where minica's CPU goes (`perf record --call-graph dwarf -p PID` during a
 run, share of the server's samples): JWS signature verification 13%
