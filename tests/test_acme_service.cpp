@@ -77,6 +77,20 @@ public:
         std::lock_guard lock(m_);
         pending_.clear();
     }
+    // Shutting down: the oldest validation is cut short, with no outcome.
+    void interrupt() {
+        Pending p;
+        {
+            std::lock_guard lock(m_);
+            REQUIRE(!pending_.empty());
+            p = std::move(pending_.front());
+            pending_.pop_front();
+        }
+        ValidationResult r;
+        r.problem = Problem::make(ProblemType::connection, "server shutting down");
+        r.interrupted = true;
+        p.done(r);
+    }
 
 private:
     std::mutex m_;
@@ -394,7 +408,7 @@ TEST_CASE("an order from pending to valid, with its certificate in the inventory
         s.svc->when_validated(*cr.await_authz, [&] { woke = true; });
         s.validator.complete(true);
         CHECK(woke);
-        json view = body(s.svc->challenge_view(*cr.await_authz, ChallengeType::http_01));
+        json view = body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01));
         CHECK(view["status"] == "valid");
         CHECK(view.contains("validated"));
         // A second POST does not validate again.
@@ -717,15 +731,22 @@ TEST_CASE("external account binding") {
           urn("unauthorized"));
 }
 
-TEST_CASE("a restarted server continues: pending orders, and validations left processing") {
+TEST_CASE("a restarted server continues: pending orders, and validations an answer called processing") {
     Server s;
     Client c(s);
     REQUIRE(c.register_account().status == 201);
     Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
     const std::string order = path_of(r.header("Location"));
     json authz = body(c.post_as_get(path_of(body(r)["authorizations"][0])));
-    c.post(path_of(authz["challenges"][0]["url"]), json::object());
+    Response cr = c.post(path_of(authz["challenges"][0]["url"]), json::object());
+    REQUIRE(cr.await_authz.has_value());
     REQUIRE(s.validator.size() == 1);
+    // Running, not yet answered: nothing committed, but a client sees it.
+    CHECK(s.ca->inventory().acme().processing_authzs().empty());
+    CHECK(body(c.post_as_get(path_of(body(r)["authorizations"][0])))["challenges"][0]["status"] == "processing");
+    // The transport's wait runs out: the answer says processing, so the row does.
+    CHECK(body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01))["status"] == "processing");
+    CHECK(s.ca->inventory().acme().processing_authzs().size() == 1);
     // The process dies: its validation never reports.
     s.validator.forget();
     s.start();
@@ -736,4 +757,32 @@ TEST_CASE("a restarted server continues: pending orders, and validations left pr
     PrivateKey leaf = PrivateKey::generate();
     Response done = c.post(path_of(body(c.post_as_get(order))["finalize"]), {{"csr", csr_b64(leaf, {"a.test"})}});
     CHECK(body(done)["status"] == "valid");
+}
+
+TEST_CASE("a validation cut short before its answer leaves the authorization pending: the client's POST starts it again") {
+    Server s;
+    Client c(s);
+    REQUIRE(c.register_account().status == 201);
+    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
+    const std::string order = path_of(r.header("Location"));
+    const std::string authz = path_of(body(r)["authorizations"][0]);
+    const std::string chall = path_of(body(c.post_as_get(authz))["challenges"][0]["url"]);
+    REQUIRE(c.post(chall, json::object()).await_authz.has_value());
+    REQUIRE(s.validator.size() == 1);
+    SUBCASE("the process dies") {
+        s.validator.forget();
+        s.start();
+        CHECK(s.svc->resume_validations() == 0);
+    }
+    SUBCASE("the validator shuts down") {
+        s.validator.interrupt();
+    }
+    json a = body(c.post_as_get(authz));
+    CHECK(a["status"] == "pending");
+    CHECK(a["challenges"][0]["status"] == "pending");
+    CHECK(s.ca->inventory().acme().processing_authzs().empty());
+    c.post(chall, json::object());
+    REQUIRE(s.validator.size() == 1);
+    s.validator.complete(true);
+    CHECK(body(c.post_as_get(order))["status"] == "ready");
 }

@@ -351,9 +351,11 @@ void Session::on_read(error_code ec) {
     r.body = std::move(req.body());
     beast::get_lowest_layer(stream_).expires_after(request_timeout);
     Response res = server_.service().handle(r);
-    if (res.await_authz && !server_.stopping()) {
+    if (res.await_authz && server_.stopping())
+        return respond(server_.service().held_answer(*res.await_authz, *res.await_type));
+    if (res.await_authz) {
         // Hold the answer until the validation is done or the wait is over,
-        // whichever first; then answer what the store says.
+        // whichever first; then answer what the store says (held_answer).
         struct Wait {
             std::atomic<bool> done{false};
             asio::steady_timer timer;
@@ -362,12 +364,11 @@ void Session::on_read(error_code ec) {
         auto wait = std::make_shared<Wait>(stream_.get_executor());
         const Id authz = *res.await_authz;
         const ChallengeType type = *res.await_type;
-        auto finish = [self = shared_from_this(), wait, authz, type, fallback = std::move(res)]() mutable {
+        auto finish = [self = shared_from_this(), wait, authz, type]() mutable {
             if (wait->done.exchange(true)) return;
             self->answer_now_ = nullptr;  // (it holds this session)
             wait->timer.cancel();
-            Response view = self->server_.service().challenge_view(authz, type);
-            self->respond(view.status == 200 ? std::move(view) : std::move(fallback));
+            self->respond(self->server_.service().held_answer(authz, type));
         };
         answer_now_ = [w = std::weak_ptr(wait)] {
             if (auto wt = w.lock()) wt->timer.cancel();  // the timer's handler answers, on this strand

@@ -696,7 +696,7 @@ Response AcmeService::authz(const Verified& v, Id id) {
             });
         }
     }
-    return json_response(200, authz_json(*a));
+    return json_response(200, authz_json(with_running(*a)));
 }
 
 Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType type) {
@@ -704,41 +704,66 @@ Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType ty
     if (!a || a->account_id != v.account->id) not_found("challenge");
     const auto offered = offered_challenges(a->identifier.type, a->wildcard);
     if (std::find(offered.begin(), offered.end(), type) == offered.end()) not_found("challenge");
-    Response r;
-    bool started = false;
+    bool running = false, start = false;
     if (!v.jws.payload.empty()) {
         parse_payload(v.jws.payload);  // "{}" (§7.5.1); its members are ignored
-        // Checked and started on the row as it is now: of two POSTs at
-        // once, one starts the validation.
-        store_.transaction([&] {
-            a = store_.find_authz(authz_id);
-            if (effective_status(a->status, a->expires, now()) != AuthzStatus::pending || a->challenge) return;
-            a->challenge = type;
-            a->challenge_status = ChallengeStatus::processing;
-            store_.update_authz(*a);
-            started = true;
-        });
+        // Checked on the row as it is now and on what runs here, under the
+        // mutex validated() takes after its commit: of two POSTs at once, one
+        // starts the validation.
+        std::lock_guard lock(waiters_mutex_);
+        a = store_.find_authz(authz_id);
+        running = running_.count(a->id) != 0;
+        if (!running && effective_status(a->status, a->expires, now()) == AuthzStatus::pending && !a->challenge) {
+            running_.emplace(a->id, type);
+            running = start = true;
+        }
     }
-    r = json_response(200, challenge_json(*a, type));
+    if (start) start_validation(*a, type, v.account->thumbprint);
+    Response r = json_response(200, challenge_json(with_running(*a), type));
     r.headers.emplace_back("Link", "<" + url("/acme/authz/" + std::to_string(a->id)) + ">;rel=\"up\"");
-    if (started) {
-        // Submitted after the commit: a validation never finishes before
-        // the row says processing.
-        const Account& acct = *v.account;
-        ValidationTask task{a->id, a->identifier, type, a->token, key_authorization(a->token, acct.thumbprint)};
-        logger()->info("acme: validating {} {} for authorization {}", to_string(type), a->identifier.value, a->id);
-        validator_.submit(std::move(task), [this, id = a->id](ValidationResult res) { validated(id, res); });
+    if (running) {
         r.await_authz = a->id;
         r.await_type = type;
     }
     return r;
 }
 
-void AcmeService::validated(Id authz_id, const ValidationResult& result) {
+void AcmeService::start_validation(const Authz& a, ChallengeType type, const std::string& thumbprint) {
+    ValidationTask task{a.id, a.identifier, type, a.token, key_authorization(a.token, thumbprint)};
+    logger()->info("acme: validating {} {} for authorization {}", to_string(type), a.identifier.value, a.id);
+    // Called without waiters_mutex_: `done` may run at once, in this thread
+    // (a validator shutting down or full).
+    validator_.submit(std::move(task), [this, id = a.id, type](ValidationResult res) {
+        if (res.interrupted) {
+            // No outcome: the row stays as it is (pending: the client retries
+            // the POST it got no answer to; processing: a restart resumes).
+            std::lock_guard lock(waiters_mutex_);
+            running_.erase(id);
+            return;
+        }
+        validated(id, type, res);
+    });
+}
+
+Authz AcmeService::with_running(Authz a) {
+    if (a.challenge) return a;
+    std::lock_guard lock(waiters_mutex_);
+    if (auto it = running_.find(a.id); it != running_.end()) {
+        a.challenge = it->second;
+        a.challenge_status = ChallengeStatus::processing;
+    }
+    return a;
+}
+
+void AcmeService::validated(Id authz_id, ChallengeType type, const ValidationResult& result) {
     try {
         store_.transaction([&] {
             auto a = store_.find_authz(authz_id);
-            if (!a || a->challenge_status != ChallengeStatus::processing) return;
+            // Recorded once: on the challenge left processing (an answer said
+            // so, or a restart resumed it), or on a row that has none yet.
+            if (!a || (a->challenge && (*a->challenge != type || a->challenge_status != ChallengeStatus::processing)))
+                return;
+            a->challenge = type;
             a->challenge_status = result.valid ? ChallengeStatus::valid : ChallengeStatus::invalid;
             // The challenge's result is recorded; the authorization takes it
             // only while pending (one deactivated meanwhile stays so, §7.5.2).
@@ -754,12 +779,14 @@ void AcmeService::validated(Id authz_id, const ValidationResult& result) {
                            result.valid || !result.problem ? "" : ": " + result.problem->detail);
         });
     } catch (const std::exception& e) {
-        // The row stays processing: a restart validates it again.
+        // Not recorded: a row left processing is validated again at restart;
+        // one still pending takes the client's next POST.
         logger()->error("acme: recording the validation of authorization {}: {}", authz_id, e.what());
     }
     std::vector<std::function<void()>> fns;
     {
         std::lock_guard lock(waiters_mutex_);
+        running_.erase(authz_id);
         auto it = waiters_.find(authz_id);
         if (it != waiters_.end()) {
             fns = std::move(it->second);
@@ -772,8 +799,7 @@ void AcmeService::validated(Id authz_id, const ValidationResult& result) {
 void AcmeService::when_validated(Id authz_id, std::function<void()> fn) {
     {
         std::lock_guard lock(waiters_mutex_);
-        auto a = store_.find_authz(authz_id);
-        if (a && a->challenge_status == ChallengeStatus::processing) {
+        if (running_.count(authz_id)) {
             waiters_[authz_id].push_back(std::move(fn));
             return;
         }
@@ -781,11 +807,28 @@ void AcmeService::when_validated(Id authz_id, std::function<void()> fn) {
     fn();
 }
 
-Response AcmeService::challenge_view(Id authz_id, ChallengeType type) {
+Response AcmeService::held_answer(Id authz_id, ChallengeType type) {
     try {
-        auto a = store_.find_authz(authz_id);
+        std::optional<Authz> a;
+        {
+            // Still running: the answer says processing, so the row must.
+            // validated() commits before it takes the mutex: under it, a
+            // result is either committed or not started being recorded here.
+            std::lock_guard lock(waiters_mutex_);
+            auto it = running_.find(authz_id);
+            if (it != running_.end()) {
+                store_.transaction([&] {
+                    a = store_.find_authz(authz_id);
+                    if (!a || a->challenge) return;
+                    a->challenge = it->second;
+                    a->challenge_status = ChallengeStatus::processing;
+                    store_.update_authz(*a);
+                });
+            }
+        }
+        if (!a) a = store_.find_authz(authz_id);
         if (!a) not_found("challenge");
-        Response r = json_response(200, challenge_json(*a, type));
+        Response r = json_response(200, challenge_json(with_running(*a), type));
         r.headers.emplace_back("Link", "<" + url("/acme/authz/" + std::to_string(a->id)) + ">;rel=\"up\"");
         return r;
     } catch (const Refusal& r) {
@@ -800,8 +843,11 @@ std::size_t AcmeService::resume_validations() {
     for (const Authz& a : store_.processing_authzs()) {
         auto acct = store_.find_account(a.account_id);
         if (!acct || !a.challenge) continue;
-        ValidationTask task{a.id, a.identifier, *a.challenge, a.token, key_authorization(a.token, acct->thumbprint)};
-        validator_.submit(std::move(task), [this, id = a.id](ValidationResult res) { validated(id, res); });
+        {
+            std::lock_guard lock(waiters_mutex_);
+            if (!running_.emplace(a.id, *a.challenge).second) continue;
+        }
+        start_validation(a, *a.challenge, acct->thumbprint);
         ++n;
     }
     if (n) logger()->info("acme: resumed {} validation(s) left processing", n);

@@ -23,10 +23,15 @@
 //   only when it was refused before the signature was checked.
 // - A `url` that does not match the request is `unauthorized` (§6.4), not
 //   Pebble's `malformed`.
-// - One validation attempt per authorization; the challenge POST answers
-//   at once with `processing`, and `await_authz` tells the transport it may
-//   hold the answer until the validation is done (when_validated), so
-//   clients that poll every 5 s (lego, uacme) get a final status at once.
+// - One validation attempt per authorization. The challenge POST starts
+//   it and sets `await_authz`: the transport holds the answer until the
+//   validation is done (when_validated) or its wait is over, then answers
+//   held_answer(), so clients that poll every 5 s (lego, uacme) get a final
+//   status at once. One commit per validation: the result. `processing` is
+//   committed only when an answer says so before the result exists (the
+//   wait ran out, or the server stops); until then it lives in memory, and
+//   a validation cut short by a crash was never acknowledged (the client
+//   retries the POST).
 // - Finalize is synchronous: the order answers `valid` with its
 //   certificate, and the order row commits with the certificate.
 // - Revocation by an account: the account the certificate was issued to,
@@ -69,8 +74,9 @@ struct Response {
     int status = 200;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
-    // Set on a challenge POST that started a validation: the transport may
-    // wait (when_validated, bounded) and answer challenge_view() instead.
+    // Set on a challenge POST while its validation runs: the transport must
+    // not send this response, but wait (when_validated, bounded) and answer
+    // held_answer() instead (at once, if it cannot wait).
     std::optional<Id> await_authz;
     std::optional<ChallengeType> await_type;
 
@@ -106,9 +112,11 @@ public:
     // Runs `fn` once the validation of `authz` has a result (at once when
     // none is running); `fn` may run on a validator thread.
     void when_validated(Id authz, std::function<void()> fn);
-    // The challenge resource as a POST-as-GET would answer it (fresh nonce,
-    // Link up), for the transport that held a challenge POST.
-    Response challenge_view(Id authz, ChallengeType type);
+    // The answer to a held challenge POST: the challenge resource as a
+    // POST-as-GET would answer it (fresh nonce, Link up). A validation still
+    // running is first committed as `processing`, so what the answer says
+    // survives a restart (resume_validations).
+    Response held_answer(Id authz, ChallengeType type);
 
     // A restarted server: submits again every validation left processing.
     // Returns how many.
@@ -150,7 +158,11 @@ private:
     // The order's status now, from it and its authorizations.
     OrderStatus current_status(const Order& o, const std::vector<Authz>& authzs) const;
     Jwk account_key(const Account& a);
-    void validated(Id authz_id, const ValidationResult& result);
+    void validated(Id authz_id, ChallengeType type, const ValidationResult& result);
+    void start_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
+    // The authorization as a client sees it: a validation running here and
+    // not yet committed shows as its challenge `processing`.
+    Authz with_running(Authz a);
 
     nlohmann::json account_json(const Account& a) const;
     nlohmann::json order_json(const Order& o, const std::vector<Authz>& authzs) const;
@@ -175,7 +187,10 @@ private:
     // of a request's CPU): by account id, with the JWK text they came from.
     std::mutex keys_mutex_;
     std::map<Id, std::pair<std::string, Jwk>> keys_;
+    // Validations running in this process (authz -> challenge), and who
+    // waits for their result; a challenge POST checks both under the mutex.
     std::mutex waiters_mutex_;
+    std::map<Id, ChallengeType> running_;
     std::map<Id, std::vector<std::function<void()>>> waiters_;  // authz -> callbacks
 };
 

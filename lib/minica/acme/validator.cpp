@@ -110,7 +110,11 @@ ValidationResult failed(Problem p) {
     return r;
 }
 
-ValidationResult shutting_down() { return failed(Problem::make(ProblemType::connection, "server shutting down")); }
+ValidationResult shutting_down() {
+    ValidationResult r = failed(Problem::make(ProblemType::connection, "server shutting down"));
+    r.interrupted = true;
+    return r;
+}
 
 // `done` runs exactly once; what it throws is logged, never passed on to a
 // worker thread (which would end the process).
