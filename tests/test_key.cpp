@@ -4,10 +4,12 @@
 #include <fstream>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "minica/error.hpp"
 #include "minica/detail/ossl.hpp"
@@ -130,6 +132,55 @@ TEST_CASE("the PKCS#8 fast path reads exactly what OpenSSL's decoder reads") {
         CHECK(EVP_DigestVerify(md, reinterpret_cast<unsigned char*>(sig.data()), siglen, msg, sizeof msg) == 1);
         EVP_MD_CTX_free(md);
     }
+}
+
+TEST_CASE("detail::spki_der writes exactly what i2d_PUBKEY writes") {
+    using detail::spki_der;
+    using detail::spki_der_openssl;
+    auto check = [](EVP_PKEY* key) {
+        REQUIRE(key != nullptr);
+        CHECK(spki_der(key) == spki_der_openssl(key));
+        // Read back through OpenSSL's decoder (every form: the point as the
+        // key holds it, the curve as it is named) and written again.
+        const std::string der = spki_der(key);
+        const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+        EVP_PKEY* back = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+        REQUIRE(back != nullptr);
+        CHECK(EVP_PKEY_eq(back, key) == 1);
+        CHECK(spki_der(back) == spki_der_openssl(back));
+        EVP_PKEY_free(back);
+    };
+    for (KeyType t : {KeyType::ec_p256, KeyType::ec_p384, KeyType::ed25519, KeyType::rsa_2048}) {
+        CAPTURE(to_string(t));
+        PrivateKey k = PrivateKey::generate(t);
+        check(k.native());
+        CHECK(spki_der(k.native()) == k.public_key_der());
+    }
+    // The other spellings OpenSSL keeps: a compressed point, explicit curve
+    // parameters, a curve without a fast path, Ed448.
+    for (const char* form : {"compressed", "hybrid"}) {
+        CAPTURE(form);
+        EVP_PKEY* k = EVP_EC_gen("P-256");
+        REQUIRE(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, form) == 1);
+        check(k);
+        CHECK(spki_der(k).at(26) != '\x04');  // the point's first byte: not uncompressed
+        EVP_PKEY_free(k);
+    }
+    {
+        EVP_PKEY* k = EVP_EC_gen("P-384");
+        REQUIRE(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, OSSL_PKEY_EC_ENCODING_EXPLICIT) == 1);
+        check(k);
+        EVP_PKEY_free(k);
+    }
+    for (const char* curve : {"secp256k1", "P-521"}) {
+        EVP_PKEY* k = EVP_EC_gen(curve);
+        check(k);
+        EVP_PKEY_free(k);
+    }
+    EVP_PKEY* ed448 = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED448");
+    check(ed448);
+    EVP_PKEY_free(ed448);
+    CHECK_THROWS_AS(spki_der(nullptr), Error);
 }
 
 TEST_CASE("a PKCS#8 EC key whose public point is not its private scalar's is refused") {

@@ -192,8 +192,7 @@ bool CertificateRequest::requests_ca() const {
 
 std::string CertificateRequest::public_key_der() const {
     std::call_once(once_->spki_encoded, [&] {
-        once_->spki = detail::to_der(i2d_PUBKEY, static_cast<const EVP_PKEY*>(X509_REQ_get0_pubkey(req_.get())),
-                                     "public key");
+        once_->spki = detail::spki_der(X509_REQ_get0_pubkey(req_.get()));
     });
     return once_->spki;
 }

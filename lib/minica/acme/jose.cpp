@@ -268,7 +268,7 @@ std::string Jwk::thumbprint() const {
     return base64url_encode(std::string_view(reinterpret_cast<char*>(md), len));
 }
 
-std::string Jwk::spki_der() const { return detail::to_der(i2d_PUBKEY, pkey_.get(), "public key"); }
+std::string Jwk::spki_der() const { return detail::spki_der(pkey_.get()); }
 
 bool Jwk::fits(JwsAlg alg) const noexcept {
     switch (alg) {

@@ -3,10 +3,13 @@
 #include <climits>
 #include <ctime>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "minica/certificate.hpp"
+#include "minica/detail/der.hpp"
 #include "minica/error.hpp"
 #include "minica/text.hpp"
 
@@ -211,6 +214,55 @@ std::string spki_pin(std::string_view spki_der) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned len = digest_into("SHA256", spki_der, md);
     return "sha256//" + base64(std::string_view(reinterpret_cast<char*>(md), len));
+}
+
+std::string spki_der_openssl(EVP_PKEY* key) { return to_der(i2d_PUBKEY, key, "public key"); }
+
+std::string spki_der(EVP_PKEY* key) {
+    if (key == nullptr) return spki_der_openssl(key);  // the error, as OpenSSL gives it
+    unsigned char point[1 + 2 * 48];
+    std::size_t len = 0;
+    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+        char group[32] = {0}, encoding[32] = {0}, form[32] = {0};
+        std::size_t glen = 0, elen = 0, flen = 0;
+        // The curve by name (OpenSSL writes explicit parameters otherwise),
+        // the point uncompressed (OpenSSL writes it in the key's form, which
+        // the encoded-public-key parameter does not follow).
+        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &glen) == 1 &&
+            EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding, &elen) == 1 &&
+            std::string_view(encoding, elen) == OSSL_PKEY_EC_ENCODING_GROUP &&
+            EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, form, sizeof form, &flen) == 1 &&
+            std::string_view(form, flen) == OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED &&
+            EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof point, &len) == 1 &&
+            len > 0 && point[0] == 0x04) {
+            const std::string_view g(group, glen);
+            const std::string* curve = g == "prime256v1" ? &der::oid_p256() : g == "secp384r1" ? &der::oid_p384() : nullptr;
+            if (curve != nullptr) {
+                der::Writer w;
+                w.sequence([&] {
+                    w.sequence([&] {
+                        w.oid(der::oid_ec_public_key());
+                        w.oid(*curve);
+                    });
+                    w.bit_string(std::string_view(reinterpret_cast<char*>(point), len));
+                });
+                return w.take();
+            }
+        }
+        ERR_clear_error();
+    } else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
+        len = sizeof point;
+        if (EVP_PKEY_get_raw_public_key(key, point, &len) == 1 && len == 32) {
+            der::Writer w;
+            w.sequence([&] {
+                w.sequence([&] { w.oid(der::oid_ed25519()); });
+                w.bit_string(std::string_view(reinterpret_cast<char*>(point), len));
+            });
+            return w.take();
+        }
+        ERR_clear_error();
+    }
+    return spki_der_openssl(key);
 }
 
 }  // namespace minica::detail
