@@ -292,6 +292,66 @@ class Restart(ProtocolCase):
             self.serve.start()
 
 
+    def test_a_held_challenge_answer_is_sent_on_stop_and_a_restart_resumes_the_validation(self):
+        """The http-01 target accepts and answers nothing until released:
+        the challenge POST is held. SIGTERM sends it at once, saying
+        processing (committed so); the restarted server validates again,
+        and the authorization becomes valid."""
+        import http.server
+        import threading
+        c = self.client()
+        order = c.order(["held.test"])
+        authz_url = order.json()["authorizations"][0]
+        ch = next(x for x in c.post(authz_url, None).json()["challenges"] if x["type"] == "http-01")
+        ka = c.key_authorization(ch["token"])
+        reached, release = threading.Event(), threading.Event()
+
+        class Slow(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                reached.set()
+                if release.wait(30):
+                    body = ka.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        target = http.server.ThreadingHTTPServer(("127.0.0.3", self.srv.http01), Slow)
+        target.daemon_threads = True
+        threading.Thread(target=target.serve_forever, daemon=True).start()
+        self.srv.add_a("held.test", ["127.0.0.3"])
+        answer = {}
+        post = threading.Thread(target=lambda: answer.update(r=c.post(ch["url"], {})))
+        try:
+            post.start()
+            self.assertTrue(reached.wait(30), "the validation never reached its target")
+            self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
+            post.join(30)
+            self.assertFalse(post.is_alive())
+            self.assertEqual(answer["r"].status, 200, answer["r"])
+            self.assertEqual(answer["r"].json()["status"], "processing", answer["r"])
+            release.set()
+            # Answered at once: the drain did not wait for its deadline.
+            self.assertNotIn("still open", self.serve.log_text())
+            self.serve.start()
+            deadline = time.monotonic() + 30
+            while c.post(authz_url, None).json()["status"] == "pending" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            authz = c.post(authz_url, None).json()
+            self.assertEqual(authz["status"], "valid", authz)
+            self.assertEqual(authz["challenges"][0]["status"], "valid", authz)
+            self.assertIn("resumed 1 validation", self.serve.log_text())
+        finally:
+            release.set()
+            target.shutdown()
+            target.server_close()
+            if self.serve.proc.poll() is not None:
+                self.serve.start()
+
+
 class EncryptedCa(unittest.TestCase):
     def test_the_server_certificate_is_reused_across_restarts(self):
         """With the CA key encrypted (the passphrase given once, at start),

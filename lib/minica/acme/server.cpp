@@ -356,27 +356,34 @@ void Session::on_read(error_code ec) {
     if (res.await_authz) {
         // Hold the answer until the validation is done or the wait is over,
         // whichever first; then answer what the store says (held_answer).
+        // The session is held by the wait until it answers, no longer: the
+        // service keeps the when_validated callback (and so the wait) until
+        // the validation ends, and a session kept alive past its answer
+        // would hold a stopping server's drain until its deadline.
         struct Wait {
             std::atomic<bool> done{false};
             asio::steady_timer timer;
-            explicit Wait(asio::any_io_executor ex) : timer(ex) {}
+            std::shared_ptr<Session> session;
+            Id authz;
+            ChallengeType type;
+            Wait(asio::any_io_executor ex, std::shared_ptr<Session> s, Id a, ChallengeType t)
+                : timer(ex), session(std::move(s)), authz(a), type(t) {}
         };
-        auto wait = std::make_shared<Wait>(stream_.get_executor());
-        const Id authz = *res.await_authz;
-        const ChallengeType type = *res.await_type;
-        auto finish = [self = shared_from_this(), wait, authz, type]() mutable {
+        auto wait = std::make_shared<Wait>(stream_.get_executor(), shared_from_this(), *res.await_authz, *res.await_type);
+        auto finish = [wait] {
             if (wait->done.exchange(true)) return;
-            self->answer_now_ = nullptr;  // (it holds this session)
+            std::shared_ptr<Session> self = std::move(wait->session);
+            self->answer_now_ = nullptr;
             wait->timer.cancel();
-            self->respond(self->server_.service().held_answer(authz, type));
+            self->respond(self->server_.service().held_answer(wait->authz, wait->type));
         };
         answer_now_ = [w = std::weak_ptr(wait)] {
             if (auto wt = w.lock()) wt->timer.cancel();  // the timer's handler answers, on this strand
         };
         wait->timer.expires_after(server_.options().validation_wait);
-        wait->timer.async_wait(asio::bind_executor(stream_.get_executor(), [finish](error_code) mutable { finish(); }));
-        server_.service().when_validated(
-            authz, [ex = stream_.get_executor(), finish]() mutable { asio::post(ex, [finish]() mutable { finish(); }); });
+        wait->timer.async_wait(asio::bind_executor(stream_.get_executor(), [finish](error_code) { finish(); }));
+        server_.service().when_validated(wait->authz,
+                                         [ex = stream_.get_executor(), finish] { asio::post(ex, finish); });
         return;
     }
     respond(std::move(res));

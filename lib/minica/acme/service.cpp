@@ -737,8 +737,19 @@ void AcmeService::start_validation(const Authz& a, ChallengeType type, const std
         if (res.interrupted) {
             // No outcome: the row stays as it is (pending: the client retries
             // the POST it got no answer to; processing: a restart resumes).
-            std::lock_guard lock(waiters_mutex_);
-            running_.erase(id);
+            // The server stopping has answered its held POSTs already: their
+            // callbacks are dropped here, not run (they would post to an
+            // io_context that no longer runs, and the sessions they hold
+            // would outlive the server).
+            std::vector<std::function<void()>> dropped;
+            {
+                std::lock_guard lock(waiters_mutex_);
+                running_.erase(id);
+                if (auto it = waiters_.find(id); it != waiters_.end()) {
+                    dropped = std::move(it->second);
+                    waiters_.erase(it);
+                }
+            }
             return;
         }
         validated(id, type, res);
