@@ -14,7 +14,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +22,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
 
 import unittest
 
@@ -63,9 +61,13 @@ def b64u_decode(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def wait_port(port, host="127.0.0.1", timeout=20):
+def wait_port(port, host="127.0.0.1", timeout=20, proc=None):
+    """Until something listens on host:port; with `proc`, the process that
+    should: its exit ends the wait at once, as an error."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited {proc.returncode} before listening on {host}:{port}")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -88,8 +90,12 @@ class Challtestsrv:
              "-tlsalpn01", f"127.0.0.1:{self.tlsalpn01}", "-https01", "", "-management",
              f"127.0.0.1:{self.management}", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.management)
-        wait_port(self.http01)
+        try:
+            wait_port(self.management, proc=self.proc)
+            wait_port(self.http01, proc=self.proc)
+        except BaseException:
+            stop_process(self.proc)
+            raise
 
     def call(self, path, body):
         req = urllib.request.Request(f"http://127.0.0.1:{self.management}{path}", data=json.dumps(body).encode(),
@@ -384,6 +390,42 @@ class ServeCase(ClassTempDir):
         except BaseException:
             cls.tearDownClass()
             raise
+
+    def run_client(self, args, env=None, timeout=60, cwd=None):
+        """An ACME client (or any program) with the environment()
+        of this class's home: the finished process, with .took (seconds)
+        and .report (its exit, output tails and the server's log) for an
+        assertion's message."""
+        started = time.monotonic()
+        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                           env=environment(self.tmp, env), cwd=cwd, stdin=subprocess.DEVNULL)
+        p.took = time.monotonic() - started
+        p.report = (f"{args[0]} exited {p.returncode} after {p.took:.1f} s\nstdout: {p.stdout[-3000:]}\n"
+                    f"stderr: {p.stderr[-3000:]}{self.logs()}")
+        return p
+
+    def logs(self):
+        """What a failed client's report ends with: the server's log."""
+        return f"\nserver log: {self.serve.log_text()[-3000:]}"
+
+    def listed(self, cert):
+        """`minica list --json`'s record of a certificate (x509 object)."""
+        serial = format(cert.serial_number, "X")
+        rows = minica(["list", "--json"], ca=self.ca, home=self.tmp).json()
+        return next(r for r in rows if r["serial"].upper().lstrip("0") == serial)
+
+    def revoked_in_crl(self, cert, seconds=10):
+        """Whether the served CRL lists `cert` within `seconds` (it is
+        re-signed after a revocation, also one by another process)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            with urllib.request.urlopen(self.serve.crl_url, timeout=10) as r:
+                crl = x509.load_der_x509_crl(r.read())
+            if crl.get_revoked_certificate_by_serial_number(cert.serial_number):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
 
     def verify_leaf(self, pem, names):
         """The first certificate of `pem` (text) under this CA: `openssl

@@ -7,19 +7,14 @@ the system bundle). Every certificate passes `minica verify` and
 server (every name is 127.0.0.1), and each client answers its own
 challenges on the ports minica serve validates against. Each client is
 skipped when its package is missing."""
-import json
 import os
 import pathlib
-import shutil
-import signal
 import subprocess
 import sys
-import time
-import unittest
 
 from cryptography import x509
 
-from acme_common import ServeCase, environment, free_port, need, wait_port
+from acme_common import ServeCase, free_port, need, wait_port
 from cli_common import main, minica, run
 
 CLIENT_TIMEOUT = 120
@@ -44,13 +39,8 @@ class ClientCase(ServeCase):
         assert r.code == 0, r
 
     def client(self, args, env=None, timeout=CLIENT_TIMEOUT, cwd=None):
-        started = time.monotonic()
-        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                           env=environment(self.tmp, env), cwd=cwd, stdin=subprocess.DEVNULL)
-        took = time.monotonic() - started
-        self.assertEqual(p.returncode, 0, f"{args[0]} exited {p.returncode} after {took:.1f} s\nstdout: "
-                         f"{p.stdout[-3000:]}\nstderr: {p.stderr[-3000:]}\nserver log: "
-                         f"{self.serve.log_text()[-3000:]}")
+        p = self.run_client(args, env, timeout, cwd)
+        self.assertEqual(p.returncode, 0, p.report)
         return p
 
     def check_certificate(self, path, names):
@@ -61,28 +51,13 @@ class ClientCase(ServeCase):
         self.assertEqual(cdp[0].full_name[0].value, self.serve.crl_url)
         return certs[0]
 
-    def revoked_in_crl(self, cert):
-        import urllib.request
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with urllib.request.urlopen(self.serve.crl_url, timeout=10) as r:
-                crl = x509.load_der_x509_crl(r.read())
-            if crl.get_revoked_certificate_by_serial_number(cert.serial_number):
-                return True
-            time.sleep(0.2)
-        return False
-
-    def listed(self, cert):
-        serial = format(cert.serial_number, "X")
-        return next(r for r in minica(["list", "--json"], ca=self.ca, home=self.tmp).json() if r["serial"] == serial)
-
     def webroot_server(self, webroot):
         """python3 -m http.server on the http-01 port, serving `webroot`."""
         (webroot / ".well-known" / "acme-challenge").mkdir(parents=True, exist_ok=True)
         p = subprocess.Popen([sys.executable, "-m", "http.server", str(self.http_port), "--bind", "127.0.0.1",
                               "--directory", str(webroot)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.http_port)
         self.addCleanup(lambda: (p.terminate(), p.wait()))
+        wait_port(self.http_port, proc=p)
         return p
 
 

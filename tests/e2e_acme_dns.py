@@ -18,10 +18,8 @@ import subprocess
 import time
 import unittest
 
-from cryptography import x509
-
-from acme_common import Client, Key, ServeCase, b64u, environment, free_port, stop_process
-from cli_common import main, minica, run
+from acme_common import Client, Key, ServeCase, b64u, free_port, stop_process
+from cli_common import main, minica
 
 KNOTD = shutil.which("knotd") or ("/usr/sbin/knotd" if os.access("/usr/sbin/knotd", os.X_OK) else None)
 CLIENT_TIMEOUT = 60
@@ -177,12 +175,8 @@ class LegoRfc2136(KnotCase):
         args = ["lego", "--server", self.serve.directory, "--accept-tos", "-m", "a@example.test", "--path", path,
                 "--dns", "rfc2136", "--dns.resolvers", f"127.0.0.1:{self.knot.port}", "--dns.disable-cp",
                 "--dns-timeout", "5", *args]
-        started = time.monotonic()
-        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-                           env=environment(self.tmp, env), stdin=subprocess.DEVNULL)
-        took = time.monotonic() - started
-        self.assertEqual(p.returncode, 0, f"lego exited {p.returncode} after {took:.1f} s\nstdout: "
-                         f"{p.stdout[-3000:]}\nstderr: {p.stderr[-3000:]}{self.logs()}")
+        p = self.run_client(args, env, CLIENT_TIMEOUT)
+        self.assertEqual(p.returncode, 0, p.report)
         return p
 
     def test_name_and_wildcard_through_rfc2136(self):

@@ -11,16 +11,10 @@ missing."""
 import base64
 import json
 import os
-import shutil
-import subprocess
-import time
-import unittest
 import urllib.request
 
-from cryptography import x509
-
-from acme_common import Client, Key, ServeCase, environment, free_port, need, ssl_context
-from cli_common import main, minica, run, validate
+from acme_common import Client, Key, ServeCase, free_port, need, ssl_context
+from cli_common import main, minica, validate
 
 CLIENT_TIMEOUT = 60
 
@@ -75,13 +69,7 @@ class EabCase(ServeCase):
     # ---- clients -------------------------------------------------------------
 
     def call(self, args, env):
-        started = time.monotonic()
-        p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-                           env=environment(self.tmp, env), stdin=subprocess.DEVNULL)
-        p.took = time.monotonic() - started
-        p.report = (f"{args[0]} exited {p.returncode} after {p.took:.1f} s\nstdout: {p.stdout[-3000:]}\n"
-                    f"stderr: {p.stderr[-3000:]}\nserver log: {self.serve.log_text()[-3000:]}")
-        return p
+        return self.run_client(args, env, CLIENT_TIMEOUT)
 
     def lego(self, path, *args):
         need("lego", "lego")
@@ -101,10 +89,6 @@ class EabCase(ServeCase):
     def check_certificate(self, path, names):
         return self.verify_leaf(path.read_text(), names)[0]
 
-    def listed(self, cert):
-        serial = format(cert.serial_number, "X").lstrip("0")
-        rows = minica(["list", "--json"], ca=self.ca, home=self.tmp).json()
-        return next(r for r in rows if r["serial"].upper().lstrip("0") == serial)
 
 
 class Keys(EabCase):

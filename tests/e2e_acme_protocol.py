@@ -7,10 +7,8 @@ another host), a restart in the middle of an order, revocation seen in the
 served CRL and `minica list`, and ARI's renewalInfo."""
 import hashlib
 import json
-import os
 import pathlib
 import signal
-import subprocess
 import time
 import unittest
 import urllib.request
@@ -19,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from acme_common import Client, Key, ServeCase, b64u, make_csr
-from cli_common import main, minica, run
+from cli_common import main, minica
 
 
 class ProtocolCase(ServeCase):

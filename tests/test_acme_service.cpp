@@ -759,6 +759,28 @@ TEST_CASE("a restarted server continues: pending orders, and validations an answ
     CHECK(body(done)["status"] == "valid");
 }
 
+TEST_CASE("POSTs to a challenge while its validation runs start nothing; the same challenge's wait for it") {
+    Server s;
+    Client c(s);
+    REQUIRE(c.register_account().status == 201);
+    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
+    const std::string authz = path_of(body(r)["authorizations"][0]);
+    const json a = body(c.post_as_get(authz));
+    const std::string http = path_of(a["challenges"][0]["url"]), alpn = path_of(a["challenges"][1]["url"]);
+    REQUIRE(c.post(http, json::object()).await_authz.has_value());
+    Response again = c.post(http, json::object());
+    CHECK(body(again)["status"] == "processing");
+    CHECK(again.await_authz.has_value());
+    Response other = c.post(alpn, json::object());
+    CHECK(body(other)["status"] == "pending");
+    CHECK_FALSE(other.await_authz.has_value());
+    CHECK(s.validator.size() == 1);
+    CHECK(s.validator.front().type == ChallengeType::http_01);
+    s.validator.complete(true);
+    CHECK(body(s.svc->held_answer(*again.await_authz, ChallengeType::http_01))["status"] == "valid");
+    CHECK(body(c.post_as_get(authz))["status"] == "valid");
+}
+
 TEST_CASE("a validation cut short before its answer leaves the authorization pending: the client's POST starts it again") {
     Server s;
     Client c(s);

@@ -712,8 +712,13 @@ Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType ty
         // starts the validation.
         std::lock_guard lock(waiters_mutex_);
         a = store_.find_authz(authz_id);
-        running = running_.count(a->id) != 0;
-        if (!running && effective_status(a->status, a->expires, now()) == AuthzStatus::pending && !a->challenge) {
+        if (!a) not_found("challenge");
+        auto it = running_.find(a->id);
+        // A POST to this challenge while it runs waits for it too; one to
+        // another challenge of the authorization answers at once.
+        running = it != running_.end() && it->second == type;
+        if (it == running_.end() && effective_status(a->status, a->expires, now()) == AuthzStatus::pending &&
+            !a->challenge) {
             running_.emplace(a->id, type);
             running = start = true;
         }
