@@ -734,6 +734,18 @@ Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType ty
 }
 
 void AcmeService::start_validation(const Authz& a, ChallengeType type, const std::string& thumbprint) {
+    // The caller put a.id in running_: if nothing starts (an exception
+    // before `done` is handed over), it comes out again.
+    try {
+        submit_validation(a, type, thumbprint);
+    } catch (...) {
+        std::lock_guard lock(waiters_mutex_);
+        running_.erase(a.id);
+        throw;
+    }
+}
+
+void AcmeService::submit_validation(const Authz& a, ChallengeType type, const std::string& thumbprint) {
     ValidationTask task{a.id, a.identifier, type, a.token, key_authorization(a.token, thumbprint)};
     logger()->info("acme: validating {} {} for authorization {}", to_string(type), a.identifier.value, a.id);
     // Called without waiters_mutex_: `done` may run at once, in this thread

@@ -160,6 +160,7 @@ private:
     Jwk account_key(const Account& a);
     void validated(Id authz_id, ChallengeType type, const ValidationResult& result);
     void start_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
+    void submit_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
     // The authorization as a client sees it: a validation running here and
     // not yet committed shows as its challenge `processing`.
     Authz with_running(Authz a);
