@@ -31,27 +31,39 @@ process per run (2.4 can deadlock under load), its HTTPS certificate issued
 by a minica CA made here. minica serve runs with its defaults
 (synchronous=FULL: every commit fsync'd).
 
-Measured (2-core VM, OpenSSL 3.0.x, Debian 12; session 8, two runs, five
-JWS per order): minica 3.1-3.4 ms/order, Pebble 6.7-8.2 ms/order
-(0.42-0.47x; the target 0.2x is not met), 235-244 orders/s against 33-40
-(6-7x); floor 0.41-0.46 ms, 0.91-0.95 ms with the four durable commits
-(0.12-0.13 ms of CPU each). /crl: 6,500-8,700 requests/s, 46-53 us of
-server CPU each. Run to run, figures move by 10-20% on this VM.
+Measured (2-core VM, OpenSSL 3.0.x, Debian 12; session 9, five runs, five
+JWS and three durable commits per order): minica 2.0-3.5 ms/order, Pebble
+5.9-10.0 ms/order in the same runs: 0.29-0.41x (median 0.36x; session 8:
+0.42-0.47x); the target 0.2x is not met. 206-394 orders/s against 35-41
+(5-11x). Floor 0.35-0.51 ms, 0.53-1.08 ms with the three durable commits
+(0.06-0.20 ms of CPU each). /crl: 5,600-12,800 requests/s, 32-54 us of
+server CPU each. This VM's speed moves by 40% between runs (the floor
+with it): compare figures of one run only.
 
 Where minica's CPU goes (`perf record --call-graph dwarf -p PID` during a
-run, share of the server's samples): JWS signature verification 13%
-(close to `openssl speed`), fdatasync 9% (four commits per order, kept),
-parsing the CSR 8% (nearly all of it OpenSSL 3.0 setting up its decoders
-for the public key inside d2i_X509_REQ; Debian 12 ships 3.0), the
-rest of SQLite about 10%, and the remainder spread thin: TLS records,
-Beast's parser, JSON, the http-01 fetch and its DNS query, and the hand-offs
-between the I/O threads and the validator (futex and scheduler about 8%).
-Gone since session 7: the certificate download's PEM re-parse (8% -> 1%:
-the record is checked by its DER's SHA-256), two of a CSR's three
-signature checks and one of its two SPKI encodings, and a thread per
-issue. Left to try, each with a guarantee kept: one commit instead of
-two for a challenge whose validation finishes within the request (not
-`processing` then its result), and fewer thread hand-offs per request.
+run, share of the server's samples, session 9): JWS signature verification
+13% (close to `openssl speed`), SQLite's statements 11%, fdatasync 10%
+(three commits per order, kept) and the rest of the commits 4%, the
+http-01 validation 10% (its DNS query, TCP connection and HTTP fetch),
+parsing the CSR 9% (nearly all of it OpenSSL 3.0 setting up its decoders
+for the public key inside d2i_X509_REQ: 110 us alone, 155 us with a second
+thread doing the same; Debian 12 ships 3.0, and no public API parses a
+request without it), JSON 6%, futex 5%, then TLS records, Beast, the
+kernel's loopback TCP, spread thin. Gone in session 9: the challenge's
+`processing` commit (it lives in memory until an answer says so: one
+commit per validation) and the SPKI encoder (detail::spki_der: 3% -> 0.3%).
+Session 8: the certificate download's PEM re-parse, two of a CSR's three
+signature checks, a thread per issue. Why 0.2x is out of reach here
+without giving up a guarantee: 0.2x Pebble is 1.2-2.0 ms in the same runs,
+of which the floor with the durable commits takes 0.5-1.1 ms, OpenSSL
+3.0's CSR decoding 0.1-0.15 ms, the validation's own DNS/TCP/HTTP round
+trip and five HTTPS requests' kernel and TLS work most of the rest; what
+is left is spread over many small costs none of which is above a few
+percent. Left alone on purpose: c-ares keeping its UDP socket open between
+queries (ARES_FLAG_STAYOPEN saves a socket per lookup, but a validator's
+DNS queries should keep a fresh source port each), synchronous=NORMAL (not
+durable), caching accounts across requests (a replica's deactivation must
+be seen at once).
 """
 
 import argparse
