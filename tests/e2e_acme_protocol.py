@@ -290,6 +290,30 @@ class Restart(ProtocolCase):
             self.serve.start()
 
 
+    def test_a_request_unfinished_past_the_drain_deadline_is_cut_and_the_exit_is_0(self):
+        """A client sends half a request and stalls: SIGTERM waits for it
+        until the drain's deadline, then closes it and exits 0 (the
+        connection, still held by its read when the io_context stops, goes
+        after the server: it must not call back into it)."""
+        import socket
+        import ssl
+        host, port = self.serve.base.split("//", 1)[1].rsplit(":", 1)
+        ctx = ssl.create_default_context(cafile=self.root)
+        raw = socket.create_connection((host if host != "localhost" else "127.0.0.1", int(port)), timeout=30)
+        conn = ctx.wrap_socket(raw, server_hostname=host)
+        try:
+            conn.sendall(b"POST /acme/new-order HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose+json\r\n"
+                         b"Content-Length: 100\r\n\r\n{")
+            time.sleep(0.5)  # read by the server: a connection that started a request is not idle
+            self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
+            log = self.serve.log_text()
+            self.assertIn("still open", log)
+            self.assertIn("stopped", log)
+        finally:
+            conn.close()
+            if self.serve.proc.poll() is not None:
+                self.serve.start()
+
     def test_a_held_challenge_answer_is_sent_on_stop_and_a_restart_resumes_the_validation(self):
         """The http-01 target accepts and answers nothing until released:
         the challenge POST is held. SIGTERM sends it at once, saying
@@ -297,6 +321,12 @@ class Restart(ProtocolCase):
         and the authorization becomes valid."""
         import http.server
         import threading
+        # A wait longer than the drain's 10 s deadline: the answer can only
+        # come from the stop itself, not from the wait running out.
+        self.assertEqual(self.serve.stop(), 0)
+        self.serve.args += ["--validation-wait", "60"]
+        self.serve.start()
+        self.addCleanup(self.restart_without_long_wait)
         c = self.client()
         order = c.order(["held.test"])
         authz_url = order.json()["authorizations"][0]
@@ -346,8 +376,12 @@ class Restart(ProtocolCase):
             release.set()
             target.shutdown()
             target.server_close()
-            if self.serve.proc.poll() is not None:
-                self.serve.start()
+
+    def restart_without_long_wait(self):
+        if self.serve.proc.poll() is None:
+            self.serve.stop()
+        self.serve.args = self.serve.args[:self.serve.args.index("--validation-wait")]
+        self.serve.start()
 
 
 class EncryptedCa(unittest.TestCase):

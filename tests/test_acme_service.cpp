@@ -741,11 +741,17 @@ TEST_CASE("a restarted server continues: pending orders, and validations an answ
     Response cr = c.post(path_of(authz["challenges"][0]["url"]), json::object());
     REQUIRE(cr.await_authz.has_value());
     REQUIRE(s.validator.size() == 1);
-    // Running, not yet answered: nothing committed, but a client sees it.
+    // Running, not yet answered: nothing committed.
     CHECK(s.ca->inventory().acme().processing_authzs().empty());
-    CHECK(body(c.post_as_get(path_of(body(r)["authorizations"][0])))["challenges"][0]["status"] == "processing");
-    // The transport's wait runs out: the answer says processing, so the row does.
-    CHECK(body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01))["status"] == "processing");
+    SUBCASE("the transport's wait runs out: the answer says processing, so the row does") {
+        CHECK(body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01))["status"] == "processing");
+    }
+    SUBCASE("the client polls its authorization: it is told processing, so the row says it") {
+        CHECK(body(c.post_as_get(path_of(body(r)["authorizations"][0])))["challenges"][0]["status"] == "processing");
+    }
+    SUBCASE("the client fetches the challenge: the same") {
+        CHECK(body(c.post_as_get(path_of(authz["challenges"][0]["url"])))["status"] == "processing");
+    }
     CHECK(s.ca->inventory().acme().processing_authzs().size() == 1);
     // The process dies: its validation never reports.
     s.validator.forget();
@@ -757,6 +763,25 @@ TEST_CASE("a restarted server continues: pending orders, and validations an answ
     PrivateKey leaf = PrivateKey::generate();
     Response done = c.post(path_of(body(c.post_as_get(order))["finalize"]), {{"csr", csr_b64(leaf, {"a.test"})}});
     CHECK(body(done)["status"] == "valid");
+}
+
+TEST_CASE("a validation cut short after an answer said processing stays processing, and a restart resumes it") {
+    Server s;
+    Client c(s);
+    REQUIRE(c.register_account().status == 201);
+    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
+    const std::string order = path_of(r.header("Location"));
+    const json a = body(c.post_as_get(path_of(body(r)["authorizations"][0])));
+    Response cr = c.post(path_of(a["challenges"][0]["url"]), json::object());
+    REQUIRE(cr.await_authz.has_value());
+    // The server stops: the held POST is answered, then the validation is cut short.
+    CHECK(body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01))["status"] == "processing");
+    s.validator.interrupt();
+    CHECK(s.ca->inventory().acme().processing_authzs().size() == 1);
+    s.start();
+    CHECK(s.svc->resume_validations() == 1);
+    s.validator.complete(true);
+    CHECK(body(c.post_as_get(order))["status"] == "ready");
 }
 
 TEST_CASE("POSTs to a challenge while its validation runs start nothing; the same challenge's wait for it") {
@@ -789,7 +814,8 @@ TEST_CASE("a validation cut short before its answer leaves the authorization pen
     const std::string order = path_of(r.header("Location"));
     const std::string authz = path_of(body(r)["authorizations"][0]);
     const std::string chall = path_of(body(c.post_as_get(authz))["challenges"][0]["url"]);
-    REQUIRE(c.post(chall, json::object()).await_authz.has_value());
+    const Response started = c.post(chall, json::object());
+    REQUIRE(started.await_authz.has_value());
     REQUIRE(s.validator.size() == 1);
     SUBCASE("the process dies") {
         s.validator.forget();
@@ -797,7 +823,12 @@ TEST_CASE("a validation cut short before its answer leaves the authorization pen
         CHECK(s.svc->resume_validations() == 0);
     }
     SUBCASE("the validator shuts down") {
+        // A callback waiting for the result is dropped, not run: the server
+        // stopping answered its held POST already.
+        bool ran = false;
+        s.svc->when_validated(*started.await_authz, [&] { ran = true; });
         s.validator.interrupt();
+        CHECK_FALSE(ran);
     }
     json a = body(c.post_as_get(authz));
     CHECK(a["status"] == "pending");

@@ -149,6 +149,16 @@ std::shared_ptr<asio::ssl::context> make_tls(const TlsIdentity& id) {
 // A connection of either listener, as the server sees it: counted while it
 // lives (the drain on stop ends when none is left) and told when the server
 // stops.
+// How many connections live, shared by the server and each of them: a
+// connection destroyed after the server (a handler still holding it when a
+// drain's deadline stopped the io_context, destroyed with it) counts down
+// here, never in a server that is gone.
+struct ConnectionCount {
+    std::mutex mutex;
+    std::size_t live = 0;
+    std::function<void()> on_drained;  // set while stopping; cleared by ~Server
+};
+
 class Connection {
 public:
     explicit Connection(Server& server);
@@ -159,6 +169,9 @@ public:
 
 protected:
     Server& server_;
+
+private:
+    std::shared_ptr<ConnectionCount> count_;
 };
 
 class Session : public Connection, public std::enable_shared_from_this<Session> {
@@ -195,6 +208,14 @@ private:
 class Server {
 public:
     Server(const ServeOptions& options) : opts_(options), signals_(strand_, SIGINT, SIGTERM) {}
+    ~Server() {
+        // Connections still held by handlers (the drain's deadline stopped
+        // the io_context) go with it, after this: they must not call back.
+        std::lock_guard lock(count_->mutex);
+        count_->on_drained = nullptr;
+    }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
 
     int run();
 
@@ -213,14 +234,7 @@ public:
         std::erase_if(connections_, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
         connections_.push_back(c);
     }
-    void opened() {
-        std::lock_guard lock(connections_mutex_);
-        ++live_;
-    }
-    void closed() {
-        std::lock_guard lock(connections_mutex_);
-        if (--live_ == 0 && stopping_) asio::post(strand_, [this] { drained(); });
-    }
+    const std::shared_ptr<ConnectionCount>& connection_count() const { return count_; }
     std::shared_ptr<asio::ssl::context> tls() {
         std::lock_guard lock(tls_mutex_);
         return tls_;
@@ -248,15 +262,18 @@ private:
     std::optional<asio::steady_timer> cert_timer_, crl_timer_, drain_timer_;
     std::optional<CaDirectory> ca_;
     std::shared_ptr<const Authority> authority_;  // the CaDirectory's, loaded once (the key decrypted once)
-    std::unique_ptr<Validator> validator_;
+    // The service before its validator: members go in reverse, and the
+    // validator's shutdown (also from its destructor, when run() throws)
+    // delivers results into the service.
     std::unique_ptr<AcmeService> service_;
+    std::unique_ptr<Validator> validator_;
     std::vector<std::string> names_;
     Time renew_at_{};
     std::mutex tls_mutex_;
     std::shared_ptr<asio::ssl::context> tls_;
+    std::shared_ptr<ConnectionCount> count_ = std::make_shared<ConnectionCount>();
     std::mutex connections_mutex_;
     std::vector<std::weak_ptr<Connection>> connections_;
-    std::size_t live_ = 0;
     std::atomic<bool> stopping_{false};
 
     // The CRL served on --http-listen: DER, re-signed on a revocation (ours
@@ -272,8 +289,19 @@ private:
 
 // --- sessions ---------------------------------------------------------------
 
-Connection::Connection(Server& server) : server_(server) { server_.opened(); }
-Connection::~Connection() { server_.closed(); }
+Connection::Connection(Server& server) : server_(server), count_(server.connection_count()) {
+    std::lock_guard lock(count_->mutex);
+    ++count_->live;
+}
+
+Connection::~Connection() {
+    std::function<void()> drained;
+    {
+        std::lock_guard lock(count_->mutex);
+        if (--count_->live == 0) drained = count_->on_drained;
+    }
+    if (drained) drained();
+}
 
 void Session::start() {
     error_code ec;
@@ -693,7 +721,11 @@ void Server::stop() {
         for (auto& w : connections_)
             if (auto c = w.lock()) open.push_back(std::move(c));
         connections_.clear();
-        if (live_ == 0) asio::post(strand_, [this] { drained(); });
+    }
+    {
+        std::lock_guard lock(count_->mutex);
+        count_->on_drained = [this] { asio::post(strand_, [this] { drained(); }); };
+        if (count_->live == 0) count_->on_drained();
     }
     // Outside the lock: the last reference may go here, and a connection's
     // destructor takes the lock.

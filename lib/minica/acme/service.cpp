@@ -696,7 +696,7 @@ Response AcmeService::authz(const Verified& v, Id id) {
             });
         }
     }
-    return json_response(200, authz_json(with_running(*a)));
+    return json_response(200, authz_json(as_answered(*a)));
 }
 
 Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType type) {
@@ -724,7 +724,9 @@ Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType ty
         }
     }
     if (start) start_validation(*a, type, v.account->thumbprint);
-    Response r = json_response(200, challenge_json(with_running(*a), type));
+    // Held (never sent as is: the transport answers held_answer()), its body
+    // says what the validation is; any other answer commits what it shows.
+    Response r = json_response(200, challenge_json(running ? with_running(*a) : as_answered(*a), type));
     r.headers.emplace_back("Link", "<" + url("/acme/authz/" + std::to_string(a->id)) + ">;rel=\"up\"");
     if (running) {
         r.await_authz = a->id;
@@ -773,6 +775,30 @@ void AcmeService::submit_validation(const Authz& a, ChallengeType type, const st
     });
 }
 
+Authz AcmeService::as_answered(Authz a) {
+    if (a.challenge) return a;
+    std::optional<ChallengeType> running;
+    {
+        std::lock_guard lock(waiters_mutex_);
+        if (auto it = running_.find(a.id); it != running_.end()) running = it->second;
+    }
+    if (!running) return a;
+    // Not under the mutex (a commit waits for the disk, and maybe for another
+    // process): validated() may record the result meanwhile, and then the
+    // row has its challenge and nothing is written here.
+    store_.transaction([&] {
+        auto now_row = store_.find_authz(a.id);
+        if (!now_row) return;
+        if (!now_row->challenge) {
+            now_row->challenge = *running;
+            now_row->challenge_status = ChallengeStatus::processing;
+            store_.update_authz(*now_row);
+        }
+        a = std::move(*now_row);
+    });
+    return a;
+}
+
 Authz AcmeService::with_running(Authz a) {
     if (a.challenge) return a;
     std::lock_guard lock(waiters_mutex_);
@@ -809,7 +835,10 @@ void AcmeService::validated(Id authz_id, ChallengeType type, const ValidationRes
     } catch (const std::exception& e) {
         // Not recorded: a row left processing is validated again at restart;
         // one still pending takes the client's next POST.
-        logger()->error("acme: recording the validation of authorization {}: {}", authz_id, e.what());
+        try {
+            logger()->error("acme: recording the validation of authorization {}: {}", authz_id, e.what());
+        } catch (...) {  // running_ must still lose the entry below
+        }
     }
     std::vector<std::function<void()>> fns;
     {
@@ -837,26 +866,9 @@ void AcmeService::when_validated(Id authz_id, std::function<void()> fn) {
 
 Response AcmeService::held_answer(Id authz_id, ChallengeType type) {
     try {
-        std::optional<Authz> a;
-        {
-            // Still running: the answer says processing, so the row must.
-            // validated() commits before it takes the mutex: under it, a
-            // result is either committed or not started being recorded here.
-            std::lock_guard lock(waiters_mutex_);
-            auto it = running_.find(authz_id);
-            if (it != running_.end()) {
-                store_.transaction([&] {
-                    a = store_.find_authz(authz_id);
-                    if (!a || a->challenge) return;
-                    a->challenge = it->second;
-                    a->challenge_status = ChallengeStatus::processing;
-                    store_.update_authz(*a);
-                });
-            }
-        }
-        if (!a) a = store_.find_authz(authz_id);
+        auto a = store_.find_authz(authz_id);
         if (!a) not_found("challenge");
-        Response r = json_response(200, challenge_json(with_running(*a), type));
+        Response r = json_response(200, challenge_json(as_answered(*a), type));
         r.headers.emplace_back("Link", "<" + url("/acme/authz/" + std::to_string(a->id)) + ">;rel=\"up\"");
         return r;
     } catch (const Refusal& r) {

@@ -161,8 +161,11 @@ private:
     void validated(Id authz_id, ChallengeType type, const ValidationResult& result);
     void start_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
     void submit_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
-    // The authorization as a client sees it: a validation running here and
-    // not yet committed shows as its challenge `processing`.
+    // The authorization as an answer shows it: a validation running here and
+    // not yet committed is committed as `processing` first, so that what a
+    // client was told survives a restart (resume_validations).
+    Authz as_answered(Authz a);
+    // The same without the commit, for a held answer's body (never sent).
     Authz with_running(Authz a);
 
     nlohmann::json account_json(const Account& a) const;
