@@ -4,6 +4,8 @@
 // show real clients agree.
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -44,9 +46,17 @@ public:
         std::function<void(ValidationResult)> done;
     };
     void submit(ValidationTask task, std::function<void(ValidationResult)> done) override {
+        if (full) {  // as ThreadedValidator beyond its queue_limit: at once, in this thread
+            ValidationResult r;
+            r.problem = Problem::make(ProblemType::rate_limited, "too many validations in progress; retry later");
+            r.no_outcome = true;
+            done(r);
+            return;
+        }
         std::lock_guard lock(m_);
         pending_.push_back({std::move(task), std::move(done)});
     }
+    std::atomic<bool> full{false};
     void shutdown() override {}
     std::size_t size() {
         std::lock_guard lock(m_);
@@ -88,7 +98,7 @@ public:
         }
         ValidationResult r;
         r.problem = Problem::make(ProblemType::connection, "server shutting down");
-        r.interrupted = true;
+        r.no_outcome = true;
         p.done(r);
     }
 
@@ -782,6 +792,27 @@ TEST_CASE("a validation cut short after an answer said processing stays processi
     CHECK(s.svc->resume_validations() == 1);
     s.validator.complete(true);
     CHECK(body(c.post_as_get(order))["status"] == "ready");
+}
+
+TEST_CASE("a validator with a full queue: the challenge POST is rateLimited and changes nothing") {
+    Server s;
+    Client c(s);
+    REQUIRE(c.register_account().status == 201);
+    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
+    const std::string authz = path_of(body(r)["authorizations"][0]);
+    const std::string chall = path_of(body(c.post_as_get(authz))["challenges"][0]["url"]);
+    s.validator.full = true;
+    Response refused = c.post(chall, json::object());
+    CHECK(refused.status == 429);
+    CHECK(problem_type(refused) == urn("rateLimited"));
+    json a = body(c.post_as_get(authz));
+    CHECK(a["status"] == "pending");
+    CHECK(a["challenges"][0]["status"] == "pending");
+    // Later, with room: the same POST starts it.
+    s.validator.full = false;
+    REQUIRE(c.post(chall, json::object()).await_authz.has_value());
+    s.validator.complete(true);
+    CHECK(body(c.post_as_get(authz))["status"] == "valid");
 }
 
 TEST_CASE("POSTs to a challenge while its validation runs start nothing; the same challenge's wait for it") {

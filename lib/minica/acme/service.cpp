@@ -723,7 +723,17 @@ Response AcmeService::challenge(const Verified& v, Id authz_id, ChallengeType ty
             running = start = true;
         }
     }
-    if (start) start_validation(*a, type, v.account->thumbprint);
+    if (start) {
+        start_validation(*a, type, v.account->thumbprint);
+        // Not taken (the validator's queue is full, or it is stopping):
+        // nothing changed, and the client is told to come back.
+        std::lock_guard lock(waiters_mutex_);
+        if (!running_.count(a->id)) {
+            a = store_.find_authz(authz_id);
+            if (a && !a->challenge)
+                refuse(ProblemType::rate_limited, "too many validations in progress; retry later");
+        }
+    }
     // Held (never sent as is: the transport answers held_answer()), its body
     // says what the validation is; any other answer commits what it shows.
     Response r = json_response(200, challenge_json(running ? with_running(*a) : as_answered(*a), type));
@@ -753,7 +763,7 @@ void AcmeService::submit_validation(const Authz& a, ChallengeType type, const st
     // Called without waiters_mutex_: `done` may run at once, in this thread
     // (a validator shutting down or full).
     validator_.submit(std::move(task), [this, id = a.id, type](ValidationResult res) {
-        if (res.interrupted) {
+        if (res.no_outcome) {
             // No outcome: the row stays as it is (pending: the client retries
             // the POST it got no answer to; processing: a restart resumes).
             // The server stopping has answered its held POSTs already: their

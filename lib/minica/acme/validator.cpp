@@ -112,7 +112,7 @@ ValidationResult failed(Problem p) {
 
 ValidationResult shutting_down() {
     ValidationResult r = failed(Problem::make(ProblemType::connection, "server shutting down"));
-    r.interrupted = true;
+    r.no_outcome = true;
     return r;
 }
 
@@ -159,8 +159,10 @@ public:
         }
         if (queue_.size() >= options_.queue_limit) {
             lock.unlock();
-            deliver(done, failed(Problem::make(ProblemType::rate_limited,
-                                               "too many validations in progress; retry later")));
+            ValidationResult full = failed(Problem::make(ProblemType::rate_limited,
+                                                         "too many validations in progress; retry later"));
+            full.no_outcome = true;
+            deliver(done, std::move(full));
             return;
         }
         queue_.push_back(Job{std::move(task), std::move(done)});

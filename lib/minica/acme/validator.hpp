@@ -40,9 +40,10 @@ struct ValidationResult {
     // validationRecord entries (§8.3: url, hostname, port, addressesResolved,
     // addressUsed), a JSON array.
     nlohmann::json record = nlohmann::json::array();
-    // Cut short (the validator is shutting down): no outcome to record; the
-    // authorization stays as it is, for a restart or the client to retry.
-    bool interrupted = false;
+    // Cut short or never started (the validator is shutting down, or its
+    // queue is full): no outcome to record; the authorization stays as it
+    // is, for a restart or the client to retry.
+    bool no_outcome = false;
 };
 
 class Validator {
