@@ -241,6 +241,25 @@ std::string ready_order(Client& c, const std::vector<std::string>& names) {
     return order;
 }
 
+// A new account's order for one name, not validated: the paths a test of
+// the challenge's life needs, and the authorization as first fetched.
+struct OneName {
+    std::string order, authz;
+    json first;
+    std::string challenge(int i) const { return path_of(first["challenges"][i]["url"]); }
+};
+
+OneName order_one_name(Client& c, const std::string& name = "a.test") {
+    REQUIRE(c.register_account().status == 201);
+    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", name}}}}});
+    REQUIRE(r.status == 201);
+    OneName o;
+    o.order = path_of(r.header("Location"));
+    o.authz = path_of(body(r)["authorizations"][0]);
+    o.first = body(c.post_as_get(o.authz));
+    return o;
+}
+
 }  // namespace
 
 TEST_CASE("directory and nonces") {
@@ -744,11 +763,9 @@ TEST_CASE("external account binding") {
 TEST_CASE("a restarted server continues: pending orders, and validations an answer called processing") {
     Server s;
     Client c(s);
-    REQUIRE(c.register_account().status == 201);
-    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
-    const std::string order = path_of(r.header("Location"));
-    json authz = body(c.post_as_get(path_of(body(r)["authorizations"][0])));
-    Response cr = c.post(path_of(authz["challenges"][0]["url"]), json::object());
+    const OneName o = order_one_name(c);
+    const std::string& order = o.order;
+    Response cr = c.post(o.challenge(0), json::object());
     REQUIRE(cr.await_authz.has_value());
     REQUIRE(s.validator.size() == 1);
     // Running, not yet answered: nothing committed.
@@ -757,10 +774,10 @@ TEST_CASE("a restarted server continues: pending orders, and validations an answ
         CHECK(body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01))["status"] == "processing");
     }
     SUBCASE("the client polls its authorization: it is told processing, so the row says it") {
-        CHECK(body(c.post_as_get(path_of(body(r)["authorizations"][0])))["challenges"][0]["status"] == "processing");
+        CHECK(body(c.post_as_get(o.authz))["challenges"][0]["status"] == "processing");
     }
     SUBCASE("the client fetches the challenge: the same") {
-        CHECK(body(c.post_as_get(path_of(authz["challenges"][0]["url"])))["status"] == "processing");
+        CHECK(body(c.post_as_get(o.challenge(0)))["status"] == "processing");
     }
     CHECK(s.ca->inventory().acme().processing_authzs().size() == 1);
     // The process dies: its validation never reports.
@@ -778,11 +795,8 @@ TEST_CASE("a restarted server continues: pending orders, and validations an answ
 TEST_CASE("a validation cut short after an answer said processing stays processing, and a restart resumes it") {
     Server s;
     Client c(s);
-    REQUIRE(c.register_account().status == 201);
-    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
-    const std::string order = path_of(r.header("Location"));
-    const json a = body(c.post_as_get(path_of(body(r)["authorizations"][0])));
-    Response cr = c.post(path_of(a["challenges"][0]["url"]), json::object());
+    const OneName o = order_one_name(c);
+    Response cr = c.post(o.challenge(0), json::object());
     REQUIRE(cr.await_authz.has_value());
     // The server stops: the held POST is answered, then the validation is cut short.
     CHECK(body(s.svc->held_answer(*cr.await_authz, ChallengeType::http_01))["status"] == "processing");
@@ -791,16 +805,14 @@ TEST_CASE("a validation cut short after an answer said processing stays processi
     s.start();
     CHECK(s.svc->resume_validations() == 1);
     s.validator.complete(true);
-    CHECK(body(c.post_as_get(order))["status"] == "ready");
+    CHECK(body(c.post_as_get(o.order))["status"] == "ready");
 }
 
 TEST_CASE("a validator with a full queue: the challenge POST is rateLimited and changes nothing") {
     Server s;
     Client c(s);
-    REQUIRE(c.register_account().status == 201);
-    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
-    const std::string authz = path_of(body(r)["authorizations"][0]);
-    const std::string chall = path_of(body(c.post_as_get(authz))["challenges"][0]["url"]);
+    const OneName o = order_one_name(c);
+    const std::string &authz = o.authz, chall = o.challenge(0);
     s.validator.full = true;
     Response refused = c.post(chall, json::object());
     CHECK(refused.status == 429);
@@ -818,11 +830,9 @@ TEST_CASE("a validator with a full queue: the challenge POST is rateLimited and 
 TEST_CASE("POSTs to a challenge while its validation runs start nothing; the same challenge's wait for it") {
     Server s;
     Client c(s);
-    REQUIRE(c.register_account().status == 201);
-    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
-    const std::string authz = path_of(body(r)["authorizations"][0]);
-    const json a = body(c.post_as_get(authz));
-    const std::string http = path_of(a["challenges"][0]["url"]), alpn = path_of(a["challenges"][1]["url"]);
+    const OneName o = order_one_name(c);
+    const std::string& authz = o.authz;
+    const std::string http = o.challenge(0), alpn = o.challenge(1);
     REQUIRE(c.post(http, json::object()).await_authz.has_value());
     Response again = c.post(http, json::object());
     CHECK(body(again)["status"] == "processing");
@@ -840,11 +850,8 @@ TEST_CASE("POSTs to a challenge while its validation runs start nothing; the sam
 TEST_CASE("a validation cut short before its answer leaves the authorization pending: the client's POST starts it again") {
     Server s;
     Client c(s);
-    REQUIRE(c.register_account().status == 201);
-    Response r = c.post("/acme/new-order", {{"identifiers", {{{"type", "dns"}, {"value", "a.test"}}}}});
-    const std::string order = path_of(r.header("Location"));
-    const std::string authz = path_of(body(r)["authorizations"][0]);
-    const std::string chall = path_of(body(c.post_as_get(authz))["challenges"][0]["url"]);
+    const OneName o = order_one_name(c);
+    const std::string &order = o.order, &authz = o.authz, chall = o.challenge(0);
     const Response started = c.post(chall, json::object());
     REQUIRE(started.await_authz.has_value());
     REQUIRE(s.validator.size() == 1);
