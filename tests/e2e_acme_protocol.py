@@ -245,6 +245,13 @@ class Revocation(ProtocolCase):
 
 
 class Restart(ProtocolCase):
+    def sigterm(self):
+        """SIGTERM: the exit must be 0 and the log end with "stopped"; the log."""
+        self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
+        log = self.serve.log_text()
+        self.assertIn("stopped", log)
+        return log
+
     def test_an_order_continues_across_a_restart(self):
         c = self.client()
         order = c.order(["restart.test"])
@@ -257,9 +264,7 @@ class Restart(ProtocolCase):
         self.assertEqual(fin.json()["status"], "valid", fin)
 
     def test_sigterm_exits_0(self):
-        self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
-        log = self.serve.log_text()
-        self.assertIn("stopped", log)
+        log = self.sigterm()
         # Nothing was open: the drain ends at once, not by its deadline.
         self.assertNotIn("still open", log)
         self.serve.start()
@@ -280,15 +285,11 @@ class Restart(ProtocolCase):
         plain.request("GET", "/crl")
         self.assertEqual(plain.getresponse().status, 200)
         try:
-            self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
-            log = self.serve.log_text()
-            self.assertIn("stopped", log)
-            self.assertNotIn("still open", log)
+            self.assertNotIn("still open", self.sigterm())
         finally:
             https.close()
             plain.close()
             self.serve.start()
-
 
     def test_a_request_unfinished_past_the_drain_deadline_is_cut_and_the_exit_is_0(self):
         """A client sends half a request and stalls: SIGTERM waits for it
@@ -305,10 +306,7 @@ class Restart(ProtocolCase):
             conn.sendall(b"POST /acme/new-order HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose+json\r\n"
                          b"Content-Length: 100\r\n\r\n{")
             time.sleep(0.5)  # read by the server: a connection that started a request is not idle
-            self.assertEqual(self.serve.stop(signal.SIGTERM), 0)
-            log = self.serve.log_text()
-            self.assertIn("still open", log)
-            self.assertIn("stopped", log)
+            self.assertIn("still open", self.sigterm())
         finally:
             conn.close()
             if self.serve.proc.poll() is not None:
