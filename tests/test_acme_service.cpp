@@ -69,13 +69,7 @@ public:
     }
     // Completes the oldest validation.
     void complete(bool valid, ProblemType problem = ProblemType::incorrect_response) {
-        Pending p;
-        {
-            std::lock_guard lock(m_);
-            REQUIRE(!pending_.empty());
-            p = std::move(pending_.front());
-            pending_.pop_front();
-        }
+        Pending p = take_oldest();
         ValidationResult r;
         r.valid = valid;
         if (!valid) r.problem = Problem::make(problem, "scripted failure");
@@ -89,13 +83,7 @@ public:
     }
     // Shutting down: the oldest validation is cut short, with no outcome.
     void interrupt() {
-        Pending p;
-        {
-            std::lock_guard lock(m_);
-            REQUIRE(!pending_.empty());
-            p = std::move(pending_.front());
-            pending_.pop_front();
-        }
+        Pending p = take_oldest();
         ValidationResult r;
         r.problem = Problem::make(ProblemType::connection, "server shutting down");
         r.no_outcome = true;
@@ -103,6 +91,13 @@ public:
     }
 
 private:
+    Pending take_oldest() {
+        std::lock_guard lock(m_);
+        REQUIRE(!pending_.empty());
+        Pending p = std::move(pending_.front());
+        pending_.pop_front();
+        return p;
+    }
     std::mutex m_;
     std::deque<Pending> pending_;
 };

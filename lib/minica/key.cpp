@@ -434,28 +434,10 @@ std::string PrivateKey::to_pem(std::optional<std::string_view> passphrase) const
 int PrivateKey::bits() const { return EVP_PKEY_get_bits(pkey_.get()); }
 
 std::string PrivateKey::public_key_der() const {
-    der::Writer w;
     switch (type_) {
-        case KeyType::ec_p256:
-        case KeyType::ec_p384: {
-            const std::string& pub = public_raw_;
-            w.sequence([&] {
-                w.sequence([&] {
-                    w.oid(oid_ec_public_key());
-                    w.oid(type_ == KeyType::ec_p256 ? oid_p256() : oid_p384());
-                });
-                w.bit_string(pub);
-            });
-            return w.take();
-        }
-        case KeyType::ed25519: {
-            const std::string& pub = public_raw_;
-            w.sequence([&] {
-                w.sequence([&] { w.oid(oid_ed25519()); });
-                w.bit_string(pub);
-            });
-            return w.take();
-        }
+        case KeyType::ec_p256: return der::ec_spki(oid_p256(), public_raw_);
+        case KeyType::ec_p384: return der::ec_spki(oid_p384(), public_raw_);
+        case KeyType::ed25519: return der::ed25519_spki(public_raw_);
         default:
             return encode_with_openssl(pkey_.get(), "DER", "SubjectPublicKeyInfo", std::nullopt, EVP_PKEY_PUBLIC_KEY);
     }

@@ -170,9 +170,9 @@ std::string spki_pin_of(X509* cert) {
     if (cert == nullptr) return {};
     // Also called from OpenSSL's verify callback: never throws.
     try {
-        const EVP_PKEY* key = X509_get0_pubkey(cert);
+        EVP_PKEY* key = X509_get0_pubkey(cert);
         if (key == nullptr) throw Error(ErrorKind::parse, "no public key");
-        return detail::spki_pin(detail::to_der(i2d_PUBKEY, key, "public key"));
+        return detail::spki_pin(detail::spki_der(key));
     } catch (const std::exception&) {
         ERR_clear_error();
         return {};

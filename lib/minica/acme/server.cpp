@@ -146,9 +146,6 @@ std::shared_ptr<asio::ssl::context> make_tls(const TlsIdentity& id) {
     return std::make_shared<asio::ssl::context>(ctx);
 }
 
-// A connection of either listener, as the server sees it: counted while it
-// lives (the drain on stop ends when none is left) and told when the server
-// stops.
 // How many connections live, shared by the server and each of them: a
 // connection destroyed after the server (a handler still holding it when a
 // drain's deadline stopped the io_context, destroyed with it) counts down
@@ -159,6 +156,9 @@ struct ConnectionCount {
     std::function<void()> on_drained;  // set while stopping; cleared by ~Server
 };
 
+// A connection of either listener, as the server sees it: counted while it
+// lives (the drain on stop ends when none is left) and told when the server
+// stops.
 class Connection {
 public:
     explicit Connection(Server& server);

@@ -749,40 +749,36 @@ void AcmeService::start_validation(const Authz& a, ChallengeType type, const std
     // The caller put a.id in running_: if nothing starts (an exception
     // before `done` is handed over), it comes out again.
     try {
-        submit_validation(a, type, thumbprint);
+        ValidationTask task{a.id, a.identifier, type, a.token, key_authorization(a.token, thumbprint)};
+        logger()->info("acme: validating {} {} for authorization {}", to_string(type), a.identifier.value, a.id);
+        // Called without waiters_mutex_: `done` may run at once, in this
+        // thread (a validator shutting down or full).
+        validator_.submit(std::move(task), [this, id = a.id, type](ValidationResult res) {
+            if (res.no_outcome) {
+                // No outcome: the row stays as it is (pending: the client
+                // retries the POST it got no answer to; processing: a restart
+                // resumes). The server stopping has answered its held POSTs
+                // already: their callbacks are dropped here, not run (they
+                // would post to an io_context that no longer runs, and the
+                // sessions they hold would outlive the server).
+                std::vector<std::function<void()>> dropped;
+                {
+                    std::lock_guard lock(waiters_mutex_);
+                    running_.erase(id);
+                    if (auto it = waiters_.find(id); it != waiters_.end()) {
+                        dropped = std::move(it->second);
+                        waiters_.erase(it);
+                    }
+                }
+                return;
+            }
+            validated(id, type, res);
+        });
     } catch (...) {
         std::lock_guard lock(waiters_mutex_);
         running_.erase(a.id);
         throw;
     }
-}
-
-void AcmeService::submit_validation(const Authz& a, ChallengeType type, const std::string& thumbprint) {
-    ValidationTask task{a.id, a.identifier, type, a.token, key_authorization(a.token, thumbprint)};
-    logger()->info("acme: validating {} {} for authorization {}", to_string(type), a.identifier.value, a.id);
-    // Called without waiters_mutex_: `done` may run at once, in this thread
-    // (a validator shutting down or full).
-    validator_.submit(std::move(task), [this, id = a.id, type](ValidationResult res) {
-        if (res.no_outcome) {
-            // No outcome: the row stays as it is (pending: the client retries
-            // the POST it got no answer to; processing: a restart resumes).
-            // The server stopping has answered its held POSTs already: their
-            // callbacks are dropped here, not run (they would post to an
-            // io_context that no longer runs, and the sessions they hold
-            // would outlive the server).
-            std::vector<std::function<void()>> dropped;
-            {
-                std::lock_guard lock(waiters_mutex_);
-                running_.erase(id);
-                if (auto it = waiters_.find(id); it != waiters_.end()) {
-                    dropped = std::move(it->second);
-                    waiters_.erase(it);
-                }
-            }
-            return;
-        }
-        validated(id, type, res);
-    });
 }
 
 Authz AcmeService::as_answered(Authz a) {

@@ -160,7 +160,6 @@ private:
     Jwk account_key(const Account& a);
     void validated(Id authz_id, ChallengeType type, const ValidationResult& result);
     void start_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
-    void submit_validation(const Authz& a, ChallengeType type, const std::string& thumbprint);
     // The authorization as an answer shows it: a validation running here and
     // not yet committed is committed as `processing` first, so that what a
     // client was told survives a restart (resume_validations).

@@ -150,6 +150,27 @@ const std::string& oid_p256() { static const std::string o = encode_oid("1.2.840
 const std::string& oid_p384() { static const std::string o = encode_oid("1.3.132.0.34"); return o; }
 const std::string& oid_ed25519() { static const std::string o = encode_oid("1.3.101.112"); return o; }
 
+std::string ec_spki(const std::string& curve_oid, std::string_view point) {
+    Writer w;
+    w.sequence([&] {
+        w.sequence([&] {
+            w.oid(oid_ec_public_key());
+            w.oid(curve_oid);
+        });
+        w.bit_string(point);
+    });
+    return w.take();
+}
+
+std::string ed25519_spki(std::string_view public_key) {
+    Writer w;
+    w.sequence([&] {
+        w.sequence([&] { w.oid(oid_ed25519()); });
+        w.bit_string(public_key);
+    });
+    return w.take();
+}
+
 bool next(std::string_view& in, std::uint8_t& tag, std::string_view& content) {
     if (in.size() < 2) return false;
     tag = static_cast<std::uint8_t>(in[0]);

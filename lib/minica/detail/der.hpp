@@ -78,4 +78,10 @@ bool next(std::string_view& in, std::uint8_t& tag, std::string_view& content);
 // Encodes a Name (SEQUENCE OF RDN) with C, O, OU, CN in that order.
 void name(Writer& w, const DistinguishedName& dn);
 
+// SubjectPublicKeyInfo of the keys minica writes itself: an EC point
+// (P-256/P-384, its curve's OID given) and an Ed25519 public key. The point
+// or key is taken as it is (the caller decides its form).
+std::string ec_spki(const std::string& curve_oid, std::string_view point);
+std::string ed25519_spki(std::string_view public_key);
+
 }  // namespace minica::detail::der

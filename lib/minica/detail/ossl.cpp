@@ -237,29 +237,13 @@ std::string spki_der(EVP_PKEY* key) {
             len > 0 && point[0] == 0x04) {
             const std::string_view g(group, glen);
             const std::string* curve = g == "prime256v1" ? &der::oid_p256() : g == "secp384r1" ? &der::oid_p384() : nullptr;
-            if (curve != nullptr) {
-                der::Writer w;
-                w.sequence([&] {
-                    w.sequence([&] {
-                        w.oid(der::oid_ec_public_key());
-                        w.oid(*curve);
-                    });
-                    w.bit_string(std::string_view(reinterpret_cast<char*>(point), len));
-                });
-                return w.take();
-            }
+            if (curve != nullptr) return der::ec_spki(*curve, std::string_view(reinterpret_cast<char*>(point), len));
         }
         ERR_clear_error();
     } else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
         len = sizeof point;
-        if (EVP_PKEY_get_raw_public_key(key, point, &len) == 1 && len == 32) {
-            der::Writer w;
-            w.sequence([&] {
-                w.sequence([&] { w.oid(der::oid_ed25519()); });
-                w.bit_string(std::string_view(reinterpret_cast<char*>(point), len));
-            });
-            return w.take();
-        }
+        if (EVP_PKEY_get_raw_public_key(key, point, &len) == 1 && len == 32)
+            return der::ed25519_spki(std::string_view(reinterpret_cast<char*>(point), len));
         ERR_clear_error();
     }
     return spki_der_openssl(key);
