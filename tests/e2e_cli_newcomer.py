@@ -207,7 +207,12 @@ class Init(NewcomerCase):
             if p.poll() is not None:
                 self.skipTest("two rsa-4096 keys made before the signal was sent")
             p.send_signal(sig)
-            p.communicate(timeout=60)
+            out, _ = p.communicate(timeout=60)
+            if b"Created " in out:
+                # The keys were made just before the signal: init finished and
+                # disarmed its clean-up (the signal then meets an exiting
+                # process; a sanitizer's leak check at exit widens that window).
+                self.skipTest("init finished as the signal was sent")
             try:
                 while chunk := os.read(master, 4096):
                     seen += chunk
